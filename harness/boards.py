@@ -1,0 +1,227 @@
+"""Board profiles, loaded from ``boards/<id>.toml``.
+
+A profile holds the facts about a board that every part of the harness needs:
+memory limits for fit checks, the PlatformIO environments that build for it, how to
+find it on USB, how to emulate it, and the cost model the ``sim`` backend uses to
+estimate latency. Keeping them in data files lets users add a board without code.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.paths import boards_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-op coefficients for estimating cycles from MACs and output sizes."""
+
+    source: str
+    cycles_per_mac: dict[str, float]
+    cycles_per_output_element: dict[str, float]
+    default_cycles_per_output_element: float
+    per_op_overhead_cycles: float
+
+    def op_cycles(self, op: str, macs: int, output_elements: int) -> float:
+        """Estimated cycles for one op: MAC-bound ops by MACs, the rest by output size."""
+        if op in self.cycles_per_mac and macs > 0:
+            work = self.cycles_per_mac[op] * macs
+        else:
+            per = self.cycles_per_output_element.get(op, self.default_cycles_per_output_element)
+            work = per * output_elements
+        return work + self.per_op_overhead_cycles
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board profile; see ``boards/*.toml`` for the meaning and source of each figure."""
+
+    id: str
+    name: str
+    mcu: str
+    core: str
+    arch: str
+    clock_hz: int
+    ram_bytes: int
+    flash_bytes: int
+    psram_bytes: int
+    source: str
+    flash_reserved_bytes: int
+    ram_reserved_bytes: int
+    bootloader_bytes: int
+    arena_in_psram: bool
+    timer: str
+    pio_env: str
+    pio_renode_env: str | None
+    usb_ids: tuple[tuple[int, int], ...]
+    baud: int
+    serial_transport: str
+    camera: dict[str, Any]
+    emulator: dict[str, Any]
+    cost_model: CostModel
+    min_accuracy: float
+    max_latency_ms: float
+    path: Path
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def flash_for_model(self) -> int:
+        """Flash left for the model once the bootloader and firmware code are placed."""
+        return self.flash_bytes - self.bootloader_bytes - self.flash_reserved_bytes
+
+    @property
+    def ram_for_arena(self) -> int:
+        """RAM left for the tensor arena and the input buffer."""
+        if self.arena_in_psram and self.psram_bytes:
+            return self.psram_bytes
+        return self.ram_bytes - self.ram_reserved_bytes
+
+    def cycles_to_us(self, cycles: float) -> float:
+        return cycles * 1e6 / self.clock_hz
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """Whether a model fits a board, with the numbers behind the answer."""
+
+    board: str
+    model_bytes: int
+    arena_bytes: int
+    input_bytes: int
+    flash_available: int
+    ram_available: int
+
+    @property
+    def flash_ok(self) -> bool:
+        return self.model_bytes <= self.flash_available
+
+    @property
+    def ram_ok(self) -> bool:
+        return self.arena_bytes + self.input_bytes <= self.ram_available
+
+    @property
+    def fits(self) -> bool:
+        return self.flash_ok and self.ram_ok
+
+    def reason(self) -> str:
+        """One line saying why the model does not fit (empty when it does)."""
+        parts = []
+        if not self.flash_ok:
+            parts.append(
+                f"model needs {self.model_bytes:,} B of flash, {self.board} has "
+                f"{self.flash_available:,} B left for it"
+            )
+        if not self.ram_ok:
+            parts.append(
+                f"arena {self.arena_bytes:,} B + input {self.input_bytes:,} B exceed the "
+                f"{self.ram_available:,} B of RAM {self.board} has left for them"
+            )
+        return "; ".join(parts)
+
+
+def check_fit(board: Board, model_bytes: int, arena_bytes: int, input_bytes: int = 0) -> FitReport:
+    """Compare a model's flash size and arena with what the board leaves for them."""
+    return FitReport(
+        board=board.id,
+        model_bytes=model_bytes,
+        arena_bytes=arena_bytes,
+        input_bytes=input_bytes,
+        flash_available=board.flash_for_model,
+        ram_available=board.ram_for_arena,
+    )
+
+
+def _parse_usb_id(text: str) -> tuple[int, int]:
+    vid, _, pid = text.partition(":")
+    try:
+        return int(vid, 16), int(pid, 16)
+    except ValueError as exc:
+        raise ConfigError(f"bad USB id {text!r}: expected VID:PID in hex") from exc
+
+
+def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
+    try:
+        fw = data.get("firmware", {})
+        pio = data.get("platformio", {})
+        ser = data.get("serial", {})
+        cm = data["cost_model"]
+        bench = data.get("bench", {})
+        return Board(
+            id=data["id"],
+            name=data["name"],
+            mcu=data["mcu"],
+            core=data["core"],
+            arch=data["arch"],
+            clock_hz=int(data["clock_hz"]),
+            ram_bytes=int(data["ram_bytes"]),
+            flash_bytes=int(data["flash_bytes"]),
+            psram_bytes=int(data.get("psram_bytes", 0)),
+            source=data.get("source", ""),
+            flash_reserved_bytes=int(fw.get("flash_reserved_bytes", 0)),
+            ram_reserved_bytes=int(fw.get("ram_reserved_bytes", 0)),
+            bootloader_bytes=int(fw.get("bootloader_bytes", 0)),
+            arena_in_psram=bool(fw.get("arena_in_psram", False)),
+            timer=str(fw.get("timer", "dwt")),
+            pio_env=pio["env"],
+            pio_renode_env=pio.get("renode_env"),
+            usb_ids=tuple(_parse_usb_id(u) for u in ser.get("usb_ids", [])),
+            baud=int(ser.get("baud", 115200)),
+            serial_transport=str(ser.get("transport", "uart")),
+            camera=dict(data.get("camera", {})),
+            emulator=dict(data.get("emulator", {})),
+            cost_model=CostModel(
+                source=cm.get("source", ""),
+                cycles_per_mac={k: float(v) for k, v in cm.get("cycles_per_mac", {}).items()},
+                cycles_per_output_element={
+                    k: float(v) for k, v in cm.get("cycles_per_output_element", {}).items()
+                },
+                default_cycles_per_output_element=float(
+                    cm.get("default_cycles_per_output_element", 10.0)
+                ),
+                per_op_overhead_cycles=float(cm.get("per_op_overhead_cycles", 0.0)),
+            ),
+            min_accuracy=float(bench.get("min_accuracy", 0.0)),
+            max_latency_ms=float(bench.get("max_latency_ms", float("inf"))),
+            path=path,
+            raw=data,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"board profile {path} lacks the field {exc.args[0]!r}") from exc
+
+
+def load_board_file(path: Path) -> Board:
+    """Load one profile from a TOML file."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no board profile at {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"board profile {path} is not valid TOML: {exc}") from exc
+    return _board_from_dict(data, path)
+
+
+def list_boards(directory: Path | None = None) -> list[Board]:
+    """All profiles in the boards folder, sorted by id."""
+    folder = directory or boards_dir()
+    return sorted((load_board_file(p) for p in folder.glob("*.toml")), key=lambda b: b.id)
+
+
+def load_board(board_id: str, directory: Path | None = None) -> Board:
+    """The profile with this id; the error names the ids that exist."""
+    folder = directory or boards_dir()
+    path = folder / f"{board_id}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.toml"))) or "none"
+        raise ConfigError(f"unknown board {board_id!r} (known boards: {known})")
+    return load_board_file(path)
