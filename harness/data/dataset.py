@@ -1,0 +1,270 @@
+"""Read a data set, whatever its layout, as a stream of labelled samples.
+
+This is the only door through which training, the bench runner and reports see data.
+It accepts three layouts so that ``hil bench --data DIR`` works on what users have:
+
+* a built set (``manifest.parquet`` + ``images/`` + ``CARD.md`` + ``dataset.json``),
+* a plain folder of images with ``labels.csv`` (``file,label[,split][,other...]``),
+* a folder with ``person/`` and ``non_person/`` subfolders (the vw_coco2014_96 layout).
+
+The last two are read in place. Samples carry paths, not pixels: pixels are decoded
+one image at a time by :meth:`Sample.load_rgb`, so memory does not grow with the set.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data import manifest as mf
+from harness.data.images import is_image_name, load_rgb
+from harness.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SubgroupValue = str | int | float | bool
+LABELS_CSV = "labels.csv"
+PERSON_DIRS = ("person",)
+NON_PERSON_DIRS = ("non_person", "no_person", "not_person")
+IN_PLACE_SPLIT = "all"
+
+_LABEL_WORDS = {
+    "1": 1, "person": 1, "true": 1, "yes": 1,
+    "0": 0, "no_person": 0, "non_person": 0, "not_person": 0, "false": 0, "no": 0,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image; ``label`` is 1 for person and 0 for no person."""
+
+    id: str
+    path: Path
+    rel_path: str
+    label: int
+    split: str
+    subgroups: dict[str, SubgroupValue] = field(default_factory=dict)
+
+    def load_rgb(self) -> np.ndarray:
+        """Pixels as ``HxWx3`` uint8 RGB; a corrupt or missing file raises DataError."""
+        return load_rgb(self.path)
+
+
+def parse_label(value: str, where: str) -> int:
+    label = _LABEL_WORDS.get(value.strip().lower())
+    if label is None:
+        raise DataError(f"{where}: label {value!r} is not one of 0/1/person/no_person")
+    return label
+
+
+def safe_relative(root: Path, rel: str, where: str) -> Path:
+    """Resolve ``rel`` under ``root``, refusing absolute paths and ``..`` escapes."""
+    candidate = Path(rel)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise DataError(f"{where}: path {rel!r} escapes the data set folder")
+    full = (root / candidate).resolve()
+    if not full.is_relative_to(root.resolve()):
+        raise DataError(f"{where}: path {rel!r} escapes the data set folder")
+    return full
+
+
+def infer_column(values: list[str]) -> list[SubgroupValue]:
+    """Give a CSV column one type for all its rows: bool, int, float, else str."""
+    low = [v.strip().lower() for v in values]
+    if all(v in {"true", "false"} for v in low):
+        return [v == "true" for v in low]
+    for kind in (int, float):
+        try:
+            return [kind(v) for v in values]
+        except ValueError:
+            continue
+    return list(values)
+
+
+class Dataset:
+    """A labelled image set; see the module docstring for the layouts it reads."""
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        samples: list[Sample],
+        synthetic: bool = False,
+        card_path: Path | None = None,
+        known_sha256: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self.name = name
+        self.root = root
+        self.synthetic = synthetic
+        self.card_path = card_path
+        self.meta = meta or {}
+        self.skipped: dict[str, int] = {}
+        self._samples = samples
+        self._sha256 = known_sha256
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> Dataset:
+        root = Path(path).expanduser()
+        if not root.exists():
+            raise DataError(f"{root}: data set folder not found")
+        if not root.is_dir():
+            raise DataError(f"{root}: not a folder (give a data set folder)")
+        root = root.resolve()
+        if (root / mf.MANIFEST_NAME).is_file():
+            ds = cls._open_built(root)
+        elif (root / LABELS_CSV).is_file():
+            ds = cls._open_csv(root)
+        elif (root / "person").is_dir() and any((root / d).is_dir() for d in NON_PERSON_DIRS):
+            ds = cls._open_class_folders(root)
+        else:
+            raise DataError(
+                f"{root}: not a data set (no {mf.MANIFEST_NAME}, no {LABELS_CSV}, "
+                "no person/ and non_person/ folders)"
+            )
+        if not ds._samples:
+            raise DataError(f"{root}: data set has no images")
+        return ds
+
+    @classmethod
+    def _open_built(cls, root: Path) -> Dataset:
+        table = mf.read_manifest(root / mf.MANIFEST_NAME)
+        meta: dict[str, Any] = {}
+        meta_path = root / mf.META_NAME
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{meta_path}: unreadable ({exc})") from None
+        sg_cols = mf.subgroup_columns(table)
+        cols = table.select(["id", "path", "label", "split", "sha256", *sg_cols]).to_pydict()
+        samples: list[Sample] = []
+        hash_rows: list[tuple[str, str, int, str, str]] = []
+        for i, sid in enumerate(cols["id"]):
+            rel = cols["path"][i]
+            full = safe_relative(root, rel, f"{root / mf.MANIFEST_NAME} row {i}")
+            label = int(cols["label"][i])
+            split = cols["split"][i]
+            subgroups = {
+                c[len(mf.SUBGROUP_PREFIX) :]: cols[c][i] for c in sg_cols if cols[c][i] is not None
+            }
+            samples.append(Sample(sid, full, rel, label, split, subgroups))
+            hash_rows.append((sid, rel, label, split, cols["sha256"][i] or ""))
+        card = root / mf.CARD_NAME
+        return cls(
+            name=str(meta.get("name") or root.name),
+            root=root,
+            samples=samples,
+            synthetic=bool(meta.get("synthetic", False)),
+            card_path=card if card.is_file() else None,
+            known_sha256=mf.content_hash(hash_rows),
+            meta=meta,
+        )
+
+    @classmethod
+    def _open_csv(cls, root: Path) -> Dataset:
+        csv_path = root / LABELS_CSV
+        try:
+            with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh)
+                header = [h.strip() for h in (reader.fieldnames or [])]
+                rows = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{csv_path}: unreadable CSV ({exc})") from None
+        if "file" not in header or "label" not in header:
+            raise DataError(f"{csv_path}: needs columns 'file' and 'label' (found {header})")
+        extra = [h for h in header if h not in {"file", "label", "split"}]
+        typed = {h: infer_column([r.get(h, "") for r in rows]) for h in extra}
+        ds = cls(name=root.name, root=root, samples=[])
+        for i, r in enumerate(rows):
+            where = f"{csv_path} line {i + 2}"
+            rel = r["file"].strip()
+            full = safe_relative(root, rel, where)
+            label = parse_label(r["label"], where)
+            if not full.is_file():
+                log.warning("%s: %s not found, skipped", where, rel)
+                ds.skipped["missing image"] = ds.skipped.get("missing image", 0) + 1
+                continue
+            split = (r.get("split") or "").strip() or IN_PLACE_SPLIT
+            sid = Path(rel).with_suffix("").as_posix()
+            subgroups = {h: typed[h][i] for h in extra if r.get(h, "") != ""}
+            ds._samples.append(Sample(sid, full, Path(rel).as_posix(), label, split, subgroups))
+        return ds
+
+    @classmethod
+    def _open_class_folders(cls, root: Path) -> Dataset:
+        ds = cls(name=root.name, root=root, samples=[])
+        dirs = [(d, 1) for d in PERSON_DIRS] + [(d, 0) for d in NON_PERSON_DIRS]
+        for dirname, label in dirs:
+            folder = root / dirname
+            if not folder.is_dir():
+                continue
+            for full in sorted(p for p in folder.rglob("*") if p.is_file()):
+                if not is_image_name(full):
+                    ds.skipped["not an image file"] = ds.skipped.get("not an image file", 0) + 1
+                    continue
+                rel = full.relative_to(root).as_posix()
+                sid = Path(rel).with_suffix("").as_posix()
+                ds._samples.append(Sample(sid, full, rel, label, IN_PLACE_SPLIT, {}))
+        return ds
+
+    # -- reading ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __repr__(self) -> str:
+        kind = "synthetic" if self.synthetic else "real"
+        return f"Dataset({self.name!r}, {len(self)} images, {kind}, root={str(self.root)!r})"
+
+    def splits(self) -> list[str]:
+        """Split names in order of first appearance."""
+        return list(dict.fromkeys(s.split for s in self._samples))
+
+    def iter_samples(self, split: str | None = None, limit: int | None = None) -> Iterator[Sample]:
+        """Samples of ``split`` (all when None) in a fixed order, at most ``limit`` of them."""
+        if split is not None and split not in self.splits():
+            raise DataError(f"{self.name}: no split {split!r} (has {', '.join(self.splits())})")
+        n = 0
+        for s in self._samples:
+            if limit is not None and n >= limit:
+                return
+            if split is None or s.split == split:
+                n += 1
+                yield s
+
+    def count(self, split: str | None = None) -> dict[int, int]:
+        """Images per label in ``split`` (all when None)."""
+        out = {0: 0, 1: 0}
+        for s in self._samples:
+            if split is None or s.split == split:
+                out[s.label] += 1
+        return out
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the manifest content (ids, paths, labels, splits, image hashes).
+
+        In-place folders have no stored image hashes, so they are computed the first
+        time this is read.
+        """
+        if self._sha256 is None:
+            rows = [(s.id, s.rel_path, s.label, s.split, _file_sha256(s.path)) for s in self._samples]
+            self._sha256 = mf.content_hash(rows)
+        return self._sha256
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

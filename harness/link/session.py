@@ -1,0 +1,348 @@
+"""The host end of a protocol session: requests, retries, windowed uploads.
+
+Everything here waits with a deadline. A request is resent with the same sequence
+number when its answer does not come in time (the device answers a repeated sequence
+number from its cache instead of running the command again); an input upload keeps as
+many chunks in flight as the device has announced credits, and goes back to the last
+acknowledged offset when a chunk is lost (go-back-N), so a noisy link costs time, not
+results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from harness.errors import DeviceError, LinkError
+from harness.link.framing import HELLO_MAX_PAYLOAD, Frame, FrameDecoder
+from harness.link.messages import (
+    NO_SEQ,
+    PROTOCOL_VERSION,
+    Ack,
+    Capture,
+    CaptureFlags,
+    Error,
+    ErrorCode,
+    FrameChunk,
+    GetMemory,
+    GetProfile,
+    Hello,
+    HelloResp,
+    Infer,
+    InferFlags,
+    InputChunk,
+    LayerTime,
+    Log,
+    Memory,
+    Message,
+    PayloadError,
+    Ping,
+    Pong,
+    Profile,
+    Result,
+    parse,
+)
+
+log = logging.getLogger(__name__)
+device_log = logging.getLogger("harness.device")
+
+T = TypeVar("T", bound=Message)
+
+#: Error codes that mean "your frame was damaged on the way": resend, do not give up.
+CORRUPTION_CODES = frozenset(
+    {ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH, ErrorCode.TOO_LONG, ErrorCode.BAD_FRAME}
+)
+CHUNK_HEADER = 8  # offset and total in front of every input chunk's data
+
+
+class PortLike(Protocol):
+    """What the session needs of a pyserial port."""
+
+    def read(self, size: int = 1) -> bytes: ...
+    def write(self, data: bytes, /) -> int | None: ...
+
+
+@dataclass
+class LinkStats:
+    """What the link did, for reports and benchmarks."""
+
+    frames_sent: int = 0
+    frames_received: int = 0
+    bytes_sent: int = 0
+    retries: int = 0
+    go_backs: int = 0
+    device_errors: int = 0
+    garbage_frames: int = 0
+    logs: list[str] = field(default_factory=list)
+
+
+class Session:
+    """Speaks protocol v1 to one device over an open port."""
+
+    def __init__(
+        self,
+        port: PortLike,
+        *,
+        timeout: float = 2.0,
+        retries: int = 3,
+        on_log: Callable[[Log], None] | None = None,
+        baud: int | None = None,
+    ) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.retries = retries
+        self.on_log = on_log
+        self.baud = baud
+        self.decoder = FrameDecoder()
+        self.stats = LinkStats()
+        self.info: HelloResp | None = None
+        self.max_payload = HELLO_MAX_PAYLOAD
+        self.credits = 1
+        self._seq = 0
+        self._inbox: list[tuple[Frame, Message]] = []
+
+    # -- low level -------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        """Sequence numbers run 1..0xFFFE; 0 is for unsolicited frames, 0xFFFF means none."""
+        self._seq = self._seq % 0xFFFE + 1
+        return self._seq
+
+    def send(self, frame: Frame) -> None:
+        data = frame.encode()
+        try:
+            self.port.write(data)
+        except Exception as exc:  # pyserial raises several types, all fatal for the link
+            raise LinkError(f"write to the device failed: {exc}") from None
+        self.stats.frames_sent += 1
+        self.stats.bytes_sent += len(data)
+
+    def _read_some(self) -> bytes:
+        try:
+            waiting = getattr(self.port, "in_waiting", 0) or 0
+            return self.port.read(max(1, min(int(waiting), 65536)))
+        except Exception as exc:
+            raise LinkError(f"read from the device failed: {exc}") from None
+
+    def poll(self, timeout: float) -> list[tuple[Frame, Message]]:
+        """Frames that arrive within ``timeout`` (returns as soon as at least one did).
+
+        Log frames are handed to the log sink and not returned; frames whose payload does
+        not parse are counted as garbage and dropped.
+        """
+        if self._inbox:
+            pending, self._inbox = self._inbox, []
+            return pending
+        deadline = time.monotonic() + timeout
+        out: list[tuple[Frame, Message]] = []
+        while True:
+            data = self._read_some()
+            if data:
+                frames, errors = self.decoder.feed(data)
+                self.stats.garbage_frames += len(errors)
+                for frame in frames:
+                    self.stats.frames_received += 1
+                    try:
+                        msg = parse(frame)
+                    except (PayloadError, ValueError) as exc:
+                        self.stats.garbage_frames += 1
+                        log.debug("dropped an unparsable frame of type 0x%02x: %s", frame.type, exc)
+                        continue
+                    if isinstance(msg, Log):
+                        self._handle_log(msg)
+                        continue
+                    out.append((frame, msg))
+            if out or time.monotonic() >= deadline:
+                return out
+
+    def _handle_log(self, msg: Log) -> None:
+        self.stats.logs.append(msg.text)
+        device_log.log(10 + 10 * int(msg.level), "%s", msg.text)
+        if self.on_log is not None:
+            self.on_log(msg)
+
+    def request(self, msg: Message, expect: type[T], timeout: float | None = None) -> T:
+        """Send ``msg`` and wait for its answer of type ``expect``, resending on silence."""
+        seq = self.next_seq()
+        frame = msg.frame(seq)
+        wait = self.timeout if timeout is None else timeout
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                log.debug("resending %s seq %d (attempt %d)", msg.TYPE.name, seq, attempt + 1)
+            self.send(frame)
+            deadline = time.monotonic() + wait
+            resend = False
+            while not resend:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for rframe, reply in self.poll(remaining):
+                    if isinstance(reply, Error) and reply.ref_seq in (seq, NO_SEQ):
+                        if reply.code in CORRUPTION_CODES:
+                            resend = True  # our frame arrived damaged: send it again now
+                            continue
+                        if reply.ref_seq == seq:
+                            self.stats.device_errors += 1
+                            raise DeviceError(
+                                f"device refused {msg.TYPE.name}: {reply.code_name}"
+                                + (f" ({reply.text})" if reply.text else "")
+                            )
+                        continue
+                    if rframe.seq == seq and isinstance(reply, expect):
+                        return reply
+                    log.debug("ignored stale %s seq %d", type(reply).__name__, rframe.seq)
+        raise LinkError(
+            f"device did not answer {msg.TYPE.name} within {wait:.1f} s "
+            f"after {self.retries + 1} attempts"
+        )
+
+    # -- commands --------------------------------------------------------------------------
+
+    def hello(self, timeout: float | None = None) -> HelloResp:
+        """Say hello and adopt the device's payload size and credits."""
+        self.send_break_frame()
+        try:
+            info = self.request(Hello(PROTOCOL_VERSION), HelloResp, timeout)
+        except LinkError:
+            garbage = self.decoder.stats.discarded_bytes
+            hint = (
+                f"; received {garbage} B that were not protocol frames (another program or "
+                "firmware on this port?)"
+                if garbage
+                else "; nothing was received"
+            )
+            raise LinkError(f"no VWW harness firmware answered the hello{hint}") from None
+        if info.protocol_version != PROTOCOL_VERSION:
+            raise DeviceError(
+                f"device speaks protocol v{info.protocol_version}, host speaks v{PROTOCOL_VERSION}"
+            )
+        self.info = info
+        self.max_payload = max(CHUNK_HEADER + 1, info.max_payload)
+        self.credits = max(1, info.credits)
+        return info
+
+    def send_break_frame(self) -> None:
+        """A lone delimiter ends whatever partial frame the device holds, so it resynchronises."""
+        try:
+            self.port.write(b"\x00")
+        except Exception as exc:
+            raise LinkError(f"write to the device failed: {exc}") from None
+
+    def ping(self, data: bytes = b"", timeout: float | None = None) -> bytes:
+        return self.request(Ping(data), Pong, timeout).data
+
+    def ack_timeout(self, window_bytes: int) -> float:
+        """How long to wait for progress on an upload, from the link rate when it is known."""
+        if self.baud:
+            return 0.5 + 3.0 * window_bytes * 10 / self.baud
+        return self.timeout
+
+    def upload(self, data: bytes) -> None:
+        """Send an input tensor in chunks, keeping up to ``credits`` chunks unacknowledged."""
+        total = len(data)
+        step = self.max_payload - CHUNK_HEADER
+        confirmed = 0
+        next_off = 0
+        inflight: dict[int, int] = {}
+        sent_in_upload: set[int] = set()
+        retries_left = self.retries
+        ack_wait = self.ack_timeout(self.credits * (step + 16))
+        last_progress = time.monotonic()
+        while confirmed < total or (total == 0 and not sent_in_upload):
+            while len(inflight) < self.credits and (next_off < total or not sent_in_upload):
+                end = min(next_off + step, total)
+                seq = self.next_seq()
+                self.send(InputChunk(next_off, total, data[next_off:end]).frame(seq))
+                inflight[seq] = end
+                sent_in_upload.add(seq)
+                next_off = end
+                if total == 0:
+                    break
+            for rframe, reply in self.poll(0.02):
+                if isinstance(reply, Ack) and rframe.seq in sent_in_upload:
+                    inflight.pop(rframe.seq, None)
+                    if reply.next_offset > confirmed:
+                        confirmed = reply.next_offset
+                        last_progress = time.monotonic()
+                        retries_left = self.retries
+                    if total == 0:
+                        return
+                elif isinstance(reply, Error) and (
+                    reply.ref_seq in sent_in_upload or reply.ref_seq == NO_SEQ
+                ):
+                    if reply.code == ErrorCode.OUT_OF_ORDER:
+                        if reply.ref_seq in inflight:
+                            confirmed = max(confirmed, min(reply.detail, total))
+                            next_off = confirmed
+                            inflight.clear()
+                            self.stats.go_backs += 1
+                    elif reply.code in CORRUPTION_CODES:
+                        next_off = confirmed
+                        inflight.clear()
+                        self.stats.go_backs += 1
+                    else:
+                        self.stats.device_errors += 1
+                        raise DeviceError(
+                            f"device refused the input at offset {confirmed}: {reply.code_name}"
+                            + (f" ({reply.text})" if reply.text else "")
+                        )
+            if time.monotonic() - last_progress > ack_wait and confirmed < total:
+                retries_left -= 1
+                self.stats.retries += 1
+                if retries_left < 0:
+                    raise LinkError(
+                        f"device stopped acknowledging input at byte {confirmed} of {total}"
+                    )
+                log.debug("upload stalled at %d/%d, going back", confirmed, total)
+                next_off = confirmed
+                inflight.clear()
+                self.stats.go_backs += 1
+                last_progress = time.monotonic()
+
+    def infer(
+        self, warmups: int = 0, repeats: int = 1, profile: bool = False, timeout: float | None = None
+    ) -> Result:
+        flags = InferFlags.PROFILE if profile else InferFlags(0)
+        result = self.request(Infer(warmups, repeats, flags), Result, timeout)
+        if result.status != 0:
+            raise DeviceError(f"inference failed on the device (status {result.status})")
+        return result
+
+    def profile(self, timeout: float | None = None) -> list[LayerTime]:
+        """The per-layer times of the last profiled inference, fetched page by page."""
+        layers: list[LayerTime] = []
+        start = 0
+        while True:
+            page = self.request(GetProfile(start), Profile, timeout)
+            layers.extend(page.layers)
+            start = page.start + len(page.layers)
+            if start >= page.total or not page.layers:
+                return layers
+
+    def memory(self, timeout: float | None = None) -> Memory:
+        return self.request(GetMemory(), Memory, timeout)
+
+    def capture(
+        self, send_frame: bool = True, timeout: float | None = None
+    ) -> tuple[Result, FrameChunk | None, bytes]:
+        """Camera mode: one capture and inference; with ``send_frame`` also the frame's pixels."""
+        flags = CaptureFlags.SEND_FRAME if send_frame else CaptureFlags(0)
+        result = self.request(Capture(flags), Result, timeout)
+        if not send_frame:
+            return result, None, b""
+        pixels = bytearray()
+        first: FrameChunk | None = None
+        deadline = time.monotonic() + (timeout or self.timeout) * 4
+        while time.monotonic() < deadline:
+            for _rframe, reply in self.poll(deadline - time.monotonic()):
+                if isinstance(reply, FrameChunk):
+                    first = first or reply
+                    if reply.offset == len(pixels):
+                        pixels += reply.data
+                    if len(pixels) >= reply.total:
+                        return result, first, bytes(pixels)
+        raise LinkError(f"camera frame incomplete: {len(pixels)} B received before the deadline")
