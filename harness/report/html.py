@@ -23,7 +23,17 @@ from typing import Any
 
 
 class Safe(str):
-    """A fragment of HTML built by this module, not to be escaped again."""
+    """A fragment of HTML built by this module, not to be escaped again.
+
+    Concatenation keeps the type and escapes a plain-string operand, so ``Safe + str``
+    can never smuggle raw text into a page.
+    """
+
+    def __add__(self, other: object) -> Safe:
+        return Safe(str.__add__(self, esc(other)))
+
+    def __radd__(self, other: object) -> Safe:
+        return Safe(str.__add__(esc(other), self))
 
 
 def esc(value: Any) -> Safe:

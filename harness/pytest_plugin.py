@@ -1,0 +1,215 @@
+"""pytest plugin ``vww_hil``: run hardware-in-the-loop tests on a board, an emulator or the sim.
+
+How a device is chosen (the same tests in ``tests/hil/`` run on every backend):
+
+* no ``--board``: the ``sim`` backend standing in for ``nano33``, so CI exercises the
+  tests without hardware;
+* ``--board B`` alone: a real board B on a serial port found by its USB ids. When none
+  is attached, every test that needs a device is skipped with one line saying so;
+* ``--board B --port URL``: the ``serial`` backend on that port (any pyserial URL); a port
+  that cannot be opened or does not answer fails the tests with the link's one-line error;
+* ``--backend sim|native|qemu|renode``: that backend standing in for the board.
+
+Markers: ``board`` (needs a device; skipped when none is available), ``hardware`` (needs
+a real board: skipped unless the backend is ``serial``), ``emulator(name)`` (skipped when
+that emulator is not installed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from harness.boards import Board
+    from harness.devices.base import Device
+
+DEFAULT_BOARD = "nano33"
+BACKENDS = ("serial", "sim", "native", "qemu", "renode")
+EMULATOR_TOOLS = {"renode": "renode", "qemu": "qemu-system-arm"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vww_hil", "VWW hardware-in-the-loop (harness.pytest_plugin)")
+    group.addoption(
+        "--board", default=None,
+        help=f"board profile id (boards/*.toml). Default: none, which runs the device tests on the "
+        f"sim backend standing in for {DEFAULT_BOARD}",
+    )
+    group.addoption(
+        "--backend", default=None, choices=BACKENDS,
+        help="how to reach the board. Default: serial when --board is given, sim otherwise",
+    )
+    group.addoption(
+        "--port", default=None,
+        help="pyserial URL of the board (/dev/ttyACM0, socket://host:port, rfc2217://...). "
+        "Default: found by the board's USB ids",
+    )
+    group.addoption(
+        "--baud", type=int, default=None,
+        help="link baud rate. Default: the board profile's (sim: unthrottled)",
+    )
+    group.addoption(
+        "--model", default=None,
+        help="model the device is expected to run: zoo name or .tflite path. Default: the "
+        "project's shipped default model",
+    )
+    group.addoption(
+        "--dataset", default=None,
+        help="data set folder for the accuracy test. Default: the smoke data set (hil data smoke)",
+    )
+    group.addoption(
+        "--hil-limit", type=int, default=None,
+        help="benchmark at most this many images. Default: the whole data set",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "board: needs a device (real board or emulator) selected with --board/--backend",
+        "hardware: needs a real board attached (backend serial)",
+        "emulator(name): needs an emulator (renode, qemu) installed",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+@dataclass(frozen=True)
+class HilOptions:
+    """The plugin's options, resolved once: which board, backend, port, model, data."""
+
+    board_id: str
+    backend: str
+    port: str | None
+    baud: int | None
+    model: str | None
+    dataset: str | None
+    limit: int | None
+    explicit_board: bool
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> HilOptions:
+        board = config.getoption("--board")
+        backend = config.getoption("--backend")
+        if backend is None:
+            backend = "serial" if board is not None else "sim"
+        return cls(
+            board_id=board or DEFAULT_BOARD,
+            backend=backend,
+            port=config.getoption("--port"),
+            baud=config.getoption("--baud"),
+            model=config.getoption("--model"),
+            dataset=config.getoption("--dataset"),
+            limit=config.getoption("--hil-limit"),
+            explicit_board=board is not None,
+        )
+
+    def describe(self) -> str:
+        where = f" on {self.port}" if self.port else ""
+        return f"{self.board_id} via {self.backend}{where}"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    opts = HilOptions.from_config(config)
+    return f"vww-hil: device tests on {opts.describe()}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    opts = HilOptions.from_config(item.config)
+    if item.get_closest_marker("hardware") is not None and opts.backend != "serial":
+        pytest.skip(f"needs a real board (run with --board ID); backend is {opts.backend}")
+    marker = item.get_closest_marker("emulator")
+    if marker is not None:
+        name = str(marker.args[0]) if marker.args else opts.backend
+        tool = EMULATOR_TOOLS.get(name, name)
+        if shutil.which(tool) is None:
+            pytest.skip(f"emulator {name} is not installed ({tool} not on PATH)")
+
+
+@pytest.fixture(scope="session")
+def hil_options(pytestconfig: pytest.Config) -> HilOptions:
+    return HilOptions.from_config(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def board_profile(hil_options: HilOptions) -> Board:
+    from harness.boards import load_board
+
+    return load_board(hil_options.board_id)
+
+
+@pytest.fixture(scope="session")
+def expected_model(hil_options: HilOptions) -> Path:
+    """The model file the device must run (its sha256 is what the device must report)."""
+    from harness.errors import HarnessError
+
+    try:
+        from harness.models.zoo import resolve_model
+    except ImportError:
+        pytest.skip("the model zoo (harness.models.zoo) is not available")
+    try:
+        return resolve_model(hil_options.model)
+    except HarnessError as exc:
+        pytest.skip(f"no model to test: {exc}")
+
+
+def _open_device(opts: HilOptions, board: Board, model: Path) -> Device:
+    from harness.bench.api import make_device
+
+    return make_device(board, opts.backend, model=model, port=opts.port, baud=opts.baud)
+
+
+@pytest.fixture(scope="session")
+def device(hil_options: HilOptions, board_profile: Board, expected_model: Path) -> Iterator[Device]:
+    """The open device under test, shared by the session; skipped when no board is attached."""
+    from harness.errors import ConfigError, HarnessError, LinkError
+
+    dev = _open_device(hil_options, board_profile, expected_model)
+    try:
+        dev.open()
+    except LinkError as exc:
+        if hil_options.backend == "serial" and hil_options.port is None:
+            pytest.skip(f"no {board_profile.id} attached: {exc}")
+        pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
+    except ConfigError as exc:
+        pytest.skip(f"{hil_options.describe()}: {exc}")
+    except HarnessError as exc:
+        pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+@pytest.fixture(scope="session")
+def bench_run(
+    hil_options: HilOptions,
+    board_profile: Board,
+    expected_model: Path,
+    device: Device,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
+    """One benchmark of the data set on the session's device, loaded as a run folder."""
+    from harness.bench.api import bench_on_device
+    from harness.bench.store import load_run
+    from harness.errors import HarnessError
+
+    out = tmp_path_factory.mktemp("hil-runs")
+    try:
+        folder = bench_on_device(
+            device,
+            board=board_profile,
+            backend=hil_options.backend,
+            model=expected_model,
+            dataset=Path(hil_options.dataset) if hil_options.dataset else None,
+            out_dir=out,
+            limit=hil_options.limit,
+        )
+    except HarnessError as exc:
+        pytest.fail(f"benchmark on {hil_options.describe()} failed: {exc}", pytrace=False)
+    return load_run(folder)

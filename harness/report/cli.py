@@ -1,0 +1,71 @@
+"""``hil report``, ``hil compare`` and ``hil nightly``.
+
+Only argparse wiring lives here; matplotlib, pyarrow and DuckDB are imported by the
+modules the handlers call, so listing ``hil --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harness.report.run_report import ReportOptions, write_report
+
+    for run in args.runs:
+        out = write_report(run, Path(args.out) if args.out else None,
+                           ReportOptions(target_fpr=args.target_fpr, gallery=args.gallery))
+        print(out)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from harness.report.compare import expand_runs, write_comparison
+
+    runs = expand_runs(args.runs)
+    out = write_comparison(runs, Path(args.out) if args.out else None, sigma_k=args.k)
+    print(out)
+    return 0
+
+
+def _nightly(args: argparse.Namespace) -> int:
+    from harness.report.nightly import run_nightly
+
+    result = run_nightly(Path(args.matrix), Path(args.out) if args.out else None,
+                         limit=args.limit, dry_history=args.history_only)
+    print(result.summary_path.read_text(encoding="utf-8"))
+    return result.exit_code
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the HTML report of a run folder",
+                       description="Write one self-contained HTML report per run folder "
+                                   "(default <run>/report.html).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder or run id")
+    p.add_argument("--out", help="output file or folder (default: inside the run folder)")
+    p.add_argument("--target-fpr", type=float, default=0.05,
+                   help="false-positive rate whose threshold the report shows (default 0.05)")
+    p.add_argument("--gallery", type=int, default=8,
+                   help="worst false positives/negatives shown each (default 8, 0 = none)")
+    p.set_defaults(func=_report)
+
+    c = sub.add_parser("compare", help="compare runs side by side in one HTML page",
+                       description="Compare run folders (paths, run ids or quoted globs).")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run ids or globs")
+    c.add_argument("--out", help="output file (default <reports>/compare-<UTC>.html)")
+    c.add_argument("-k", type=float, default=3.0,
+                   help="latency shifts beyond k times the noise are flagged (default 3)")
+    c.set_defaults(func=_compare)
+
+    n = sub.add_parser("nightly", help="run a models x boards x backends matrix, track history",
+                       description="Run every cell of a TOML matrix, add the runs to the "
+                                   "history, draw trends and exit 1 on a regression.")
+    n.add_argument("--matrix", required=True, help="matrix TOML file (see matrices/sim.toml)")
+    n.add_argument("--out", help="history folder (default: the matrix's 'out', else "
+                                 "<reports>/nightly)")
+    n.add_argument("--limit", type=int, default=None,
+                   help="images per cell, overriding the matrix (default: the matrix's)")
+    n.add_argument("--history-only", action="store_true",
+                   help="run no cells; rebuild trends and checks from the stored history")
+    n.set_defaults(func=_nightly)

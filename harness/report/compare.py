@@ -1,0 +1,256 @@
+"""``hil compare``: several runs side by side, with the significance of each difference.
+
+A comparison answers "is B better than A, or is that noise?". Accuracy differences get
+Newcombe intervals; a latency shift is judged against the noise of a p50, taken as the
+larger of the bootstrap standard error within the runs and the spread of p50s across
+repeated runs of the same model, board and backend (run-to-run noise), when any exist.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import DataError
+from harness.paths import reports_dir
+from harness.report import plots
+from harness.report.html import Safe, fmt, fmt_ci, img, note, page, section, table, tag
+from harness.report.runs import Run, labelled_predictions, load_run, ok_mask, resolve_run
+from harness.report.stats import (
+    Proportion,
+    confusion,
+    median_standard_error,
+    newcombe,
+    percentiles,
+    wilson,
+)
+
+log = logging.getLogger(__name__)
+COLUMNS = ["label", "status", "score", "pred", "latency_us", "cycles", "host_match"]
+
+
+def expand_runs(args: list[str]) -> list[Path]:
+    """Run folders from paths, run ids and globs, in the order given, without repeats."""
+    out: list[Path] = []
+    for a in args:
+        if any(ch in a for ch in "*?["):
+            hits = [Path(h) for h in sorted(glob.glob(a))]
+            hits = [h.parent if h.name == "run.json" else h for h in hits]
+            hits = [h for h in hits if (h / "run.json").is_file()
+                    or any(h.glob("results*.parquet"))]
+            if not hits:
+                raise DataError(f"no run folders match {a}")
+            out += hits
+        else:
+            out.append(resolve_run(a))
+    seen: set[Path] = set()
+    uniq = []
+    for p in out:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            uniq.append(p)
+    if not uniq:
+        raise DataError("no runs to compare")
+    return uniq
+
+
+@dataclass
+class RunFigures:
+    run: Run
+    accuracy: Proportion
+    fpr: float
+    fnr: float
+    latency_ms: np.ndarray
+    pct: dict[str, float]
+    p50_se: float
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.run.model_name, self.run.board_id, self.run.backend)
+
+
+def figures(run: Run) -> RunFigures:
+    lp = labelled_predictions(run)
+    if lp is not None and len(lp[0]):
+        cm = confusion(lp[0], lp[1])
+        acc, fpr, fnr = cm.accuracy, cm.fpr.value, cm.fnr.value
+    else:
+        m = run.get("metrics", default={}) or {}
+        n = int(m.get("n_ok") or 0)
+        a = m.get("accuracy")
+        acc = wilson(round(float(a) * n), n) if a is not None and n else wilson(0, 0)
+        fpr = float(m.get("fpr") or math.nan)
+        fnr = float(m.get("fnr") or math.nan)
+    lat = np.array([])
+    if "latency_us" in run.columns:
+        v = run.columns["latency_us"][ok_mask(run)]
+        lat = v[~np.isnan(v)] / 1000.0
+    if not len(lat):
+        p50 = run.get("metrics", "latency_us_p50")
+        if isinstance(p50, (int, float)):
+            lat = np.array([float(p50) / 1000.0])
+    return RunFigures(run, acc, fpr, fnr, lat, percentiles(lat), median_standard_error(lat))
+
+
+def pareto_front(points: list[tuple[float, float]]) -> set[int]:
+    """Indices of points no other point beats on both latency (lower) and accuracy (higher)."""
+    front = set()
+    for i, (lat_i, acc_i) in enumerate(points):
+        if math.isnan(lat_i) or math.isnan(acc_i):
+            continue
+        dominated = any(
+            (lat_j <= lat_i and acc_j >= acc_i) and (lat_j < lat_i or acc_j > acc_i)
+            for j, (lat_j, acc_j) in enumerate(points) if j != i
+            and not math.isnan(lat_j) and not math.isnan(acc_j))
+        if not dominated:
+            front.add(i)
+    return front
+
+
+def run_to_run_noise(figs: list[RunFigures]) -> dict[tuple[str, str, str], float]:
+    """Standard deviation of p50 latency across repeated runs of the same configuration."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for f in figs:
+        if not math.isnan(f.pct["p50"]):
+            groups.setdefault(f.key, []).append(f.pct["p50"])
+    return {k: float(np.std(v, ddof=1)) for k, v in groups.items() if len(v) >= 2}
+
+
+@dataclass(frozen=True)
+class LatencyShift:
+    delta_ms: float
+    noise_ms: float
+    basis: str
+    significant: bool
+
+
+def latency_shift(a: RunFigures, b: RunFigures, between: dict[tuple[str, str, str], float],
+                  k: float) -> LatencyShift:
+    delta = b.pct["p50"] - a.pct["p50"]
+    within = math.sqrt(np.nan_to_num(a.p50_se) ** 2 + np.nan_to_num(b.p50_se) ** 2)
+    rr = max(between.get(a.key, 0.0), between.get(b.key, 0.0))
+    noise, basis = (rr, "run-to-run spread") if rr > within else (within, "within-run bootstrap")
+    if math.isnan(delta):
+        return LatencyShift(math.nan, noise, basis, False)
+    significant = abs(delta) > k * noise if noise > 0 else abs(delta) > 0
+    return LatencyShift(delta, noise, basis, significant)
+
+
+def render(runs: list[Run], k: float = 3.0) -> str:
+    figs = [figures(r) for r in runs]
+    body: list[Any] = []
+    problems = [f"{f.run.run_id}: {p}" for f in figs for p in f.run.problems]
+    if problems:
+        body.append(section("Problems with the run folders",
+                            *(tag("p", p, class_="problem") for p in problems)))
+    sources = {f.run.latency_source for f in figs}
+    rows = []
+    for i, f in enumerate(figs):
+        mem = f.run.get("memory", default={}) or {}
+        rows.append((
+            str(i + 1), f.run.run_id, f.run.model_name, f"{f.run.board_id}/{f.run.backend}",
+            fmt(f.accuracy.n), fmt_ci(f.accuracy.value, f.accuracy.low, f.accuracy.high),
+            fmt(f.fpr), fmt(f.fnr), fmt(f.pct["p50"], 2), fmt(f.pct["p90"], 2),
+            fmt(f.pct["p99"], 2), f.run.latency_source, fmt(mem.get("arena_used")),
+            fmt(mem.get("model_bytes") or f.run.get("model", "bytes")),
+        ))
+    body.append(section("Runs side by side", table(
+        ["#", "run", "model", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
+         "p50 ms", "p90 ms", "p99 ms", "latency", "arena used", "model bytes"], rows),
+        note("Latency sources differ between runs: estimated and measured figures are not "
+             "directly comparable.", "warn") if len(sources) > 1 else Safe("")))
+
+    pts = [(f.pct["p50"], f.accuracy.value) for f in figs]
+    front = pareto_front(pts)
+    ppoints = [plots.ParetoPoint(f"#{i + 1} {f.run.model_name}", f.pct["p50"], f.accuracy.value,
+                                 f.accuracy.low, f.accuracy.high,
+                                 f"{f.run.board_id}/{f.run.backend}")
+               for i, f in enumerate(figs) if not math.isnan(pts[i][0] + pts[i][1])]
+    index_map = [i for i in range(len(figs)) if not math.isnan(pts[i][0] + pts[i][1])]
+    front_local = {index_map.index(i) for i in front}
+    if ppoints:
+        body.append(section(
+            "Latency vs accuracy", img(plots.pareto(ppoints, front_local), "Pareto plot"),
+            note("Pareto front (no other run is both faster and more accurate): "
+                 + ", ".join(f"#{i + 1}" for i in sorted(front)))))
+    else:
+        body.append(section("Latency vs accuracy", note("No run has both latency and accuracy.",
+                                                        "warn")))
+    body.append(_memory(figs))
+    body.append(_differences(figs, k))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return page(f"Comparison of {len(figs)} runs", f"written {stamp}", body)
+
+
+def _memory(figs: list[RunFigures]) -> Safe:
+    arena, flash = [], []
+    for i, f in enumerate(figs):
+        mem = f.run.get("memory", default={}) or {}
+        name = f"#{i + 1} {f.run.model_name} @ {f.run.board_id}"
+        if isinstance(mem.get("arena_used"), (int, float)):
+            arena.append(plots.MemoryBar(name, float(mem["arena_used"]),
+                                         _num(mem.get("ram_for_arena")),
+                                         _num(mem.get("arena_size"))))
+        mb = mem.get("model_bytes") or f.run.get("model", "bytes")
+        if isinstance(mb, (int, float)):
+            flash.append(plots.MemoryBar(name, float(mb), _num(mem.get("flash_for_model"))))
+    parts: list[Any] = []
+    if arena:
+        parts.append(img(plots.memory_bars(arena, "Tensor arena against RAM for the arena"),
+                         "arena bars"))
+    if flash:
+        parts.append(img(plots.memory_bars(flash, "Model against flash for the model"),
+                         "flash bars"))
+    if not parts:
+        parts.append(note("No memory figures in these runs.", "warn"))
+    return section("Memory", tag("div", *parts, class_="grid"))
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def _differences(figs: list[RunFigures], k: float) -> Safe:
+    if len(figs) < 2:
+        return section("Differences", note("One run only: nothing to compare against."))
+    base = figs[0]
+    between = run_to_run_noise(figs)
+    rows = []
+    for i, f in enumerate(figs[1:], start=2):
+        d = newcombe(f.accuracy, base.accuracy)
+        sh = latency_shift(base, f, between, k)
+        acc_verdict = ("no difference" if not d.significant else
+                       "better" if d.diff > 0 else "worse")
+        lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
+                       "within noise" if not sh.significant else
+                       "slower" if sh.delta_ms > 0 else "faster")
+        rel = sh.delta_ms / base.pct["p50"] if base.pct["p50"] else math.nan
+        rows.append((
+            f"#{i} vs #1", fmt_ci(d.diff, d.low, d.high), acc_verdict,
+            f"{fmt(sh.delta_ms, 3)} ms ({rel:+.1%})" if not math.isnan(rel) else "\u2014",
+            f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})", lat_verdict,
+        ))
+    return section(
+        "Differences against run #1",
+        table(["pair", "accuracy difference (95 % CI)", "accuracy", "p50 latency shift",
+               "p50 noise (1 sigma)", "latency"], rows),
+        note(f"Accuracy: Newcombe hybrid score interval for the difference of two proportions; "
+             f"'no difference' when it includes zero. Latency: a shift is flagged when it "
+             f"exceeds {k:g} times the noise of the p50."))
+
+
+def write_comparison(paths: list[Path], out: Path | None = None, sigma_k: float = 3.0) -> Path:
+    runs = [load_run(p, columns=COLUMNS) for p in paths]
+    if out is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = reports_dir() / f"compare-{stamp}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(runs, sigma_k), encoding="utf-8")
+    return out
