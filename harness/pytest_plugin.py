@@ -38,35 +38,57 @@ EMULATOR_TOOLS = {"renode": "renode", "qemu": "qemu-system-arm"}
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vww_hil", "VWW hardware-in-the-loop (harness.pytest_plugin)")
     group.addoption(
-        "--board", default=None,
+        "--board",
+        default=None,
         help=f"board profile id (boards/*.toml). Default: none, which runs the device tests on the "
         f"sim backend standing in for {DEFAULT_BOARD}",
     )
     group.addoption(
-        "--backend", default=None, choices=BACKENDS,
+        "--backend",
+        default=None,
+        choices=BACKENDS,
         help="how to reach the board. Default: serial when --board is given, sim otherwise",
     )
     group.addoption(
-        "--port", default=None,
+        "--port",
+        default=None,
         help="pyserial URL of the board (/dev/ttyACM0, socket://host:port, rfc2217://...). "
         "Default: found by the board's USB ids",
     )
     group.addoption(
-        "--baud", type=int, default=None,
+        "--baud",
+        type=int,
+        default=None,
         help="link baud rate. Default: the board profile's (sim: unthrottled)",
     )
     group.addoption(
-        "--model", default=None,
+        "--model",
+        default=None,
         help="model the device is expected to run: zoo name or .tflite path. Default: the "
         "project's shipped default model",
     )
     group.addoption(
-        "--dataset", default=None,
+        "--dataset",
+        default=None,
         help="data set folder for the accuracy test. Default: the smoke data set (hil data smoke)",
     )
     group.addoption(
-        "--hil-limit", type=int, default=None,
+        "--hil-limit",
+        type=int,
+        default=None,
         help="benchmark at most this many images. Default: the whole data set",
+    )
+    group.addoption(
+        "--min-accuracy",
+        type=float,
+        default=None,
+        help="accuracy the device must reach. Default: the board profile's [bench] min_accuracy",
+    )
+    group.addoption(
+        "--max-latency-ms",
+        type=float,
+        default=None,
+        help="p99 latency budget in ms. Default: the board profile's [bench] max_latency_ms",
     )
 
 
@@ -90,6 +112,8 @@ class HilOptions:
     model: str | None
     dataset: str | None
     limit: int | None
+    min_accuracy: float | None
+    max_latency_ms: float | None
     explicit_board: bool
 
     @classmethod
@@ -106,6 +130,8 @@ class HilOptions:
             model=config.getoption("--model"),
             dataset=config.getoption("--dataset"),
             limit=config.getoption("--hil-limit"),
+            min_accuracy=config.getoption("--min-accuracy"),
+            max_latency_ms=config.getoption("--max-latency-ms"),
             explicit_board=board is not None,
         )
 
@@ -156,6 +182,47 @@ def expected_model(hil_options: HilOptions) -> Path:
         return resolve_model(hil_options.model)
     except HarnessError as exc:
         pytest.skip(f"no model to test: {exc}")
+
+
+@pytest.fixture(scope="session")
+def min_accuracy(hil_options: HilOptions, board_profile: Board) -> float:
+    return hil_options.min_accuracy if hil_options.min_accuracy is not None else board_profile.min_accuracy
+
+
+@pytest.fixture(scope="session")
+def max_latency_ms(hil_options: HilOptions, board_profile: Board) -> float:
+    if hil_options.max_latency_ms is not None:
+        return hil_options.max_latency_ms
+    return board_profile.max_latency_ms
+
+
+def accuracy_not_meaningful(model: Path, dataset_synthetic: bool) -> str | None:
+    """Why an accuracy threshold says nothing for this model on this data, or None.
+
+    A model trained only on synthetic images (the project's shipped default) scored on
+    real photographs measures the domain gap, not the board: that check is skipped with
+    this reason rather than failed.
+    """
+    if dataset_synthetic:
+        return None
+    try:
+        from harness.models.tflite_file import ModelInfo
+        from harness.models.zoo import list_zoo
+    except ImportError:
+        return None
+    sha = ModelInfo.from_file(model).sha256
+    for entry in list_zoo():
+        if entry.sha256 != sha:
+            continue
+        training = entry.extra.get("training")
+        trained_on = str(training.get("data", "")) if isinstance(training, dict) else ""
+        synthetic = trained_on.lower() == "synthetic" or "synthetic" in entry.description.lower()
+        if synthetic:
+            return (
+                f"{entry.name} was trained on synthetic images; its accuracy on real photos is not a board "
+                "result (use --model mlperf-vww-96, or --dataset with synthetic held-out images)"
+            )
+    return None
 
 
 def _open_device(opts: HilOptions, board: Board, model: Path) -> Device:

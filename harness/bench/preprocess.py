@@ -68,9 +68,7 @@ class Preprocessor:
         if n not in (1, -1) or h <= 0 or w <= 0:
             raise ModelError(f"{label}: input shape {list(shape)} is not a single NHWC image")
         if c not in (1, 3):
-            raise ModelError(
-                f"{label}: input has {c} channels; images give 1 (grayscale) or 3 (RGB)"
-            )
+            raise ModelError(f"{label}: input has {c} channels; images give 1 (grayscale) or 3 (RGB)")
         if spec.dtype not in _INT_RANGES:
             raise ModelError(
                 f"{label}: input is {spec.dtype.numpy_name}; devices take int8 or uint8 inputs "
@@ -81,8 +79,14 @@ class Preprocessor:
         lo, _hi = _INT_RANGES[spec.dtype]
         real_low = (lo - spec.zero_point) * spec.scale
         return cls(
-            height=h, width=w, channels=c, dtype=spec.dtype, scale=float(spec.scale),
-            zero_point=int(spec.zero_point), shape=(1, h, w, c), signed_range=real_low < -0.5,
+            height=h,
+            width=w,
+            channels=c,
+            dtype=spec.dtype,
+            scale=float(spec.scale),
+            zero_point=int(spec.zero_point),
+            shape=(1, h, w, c),
+            signed_range=real_low < -0.5,
         )
 
     @property
@@ -99,7 +103,8 @@ class Preprocessor:
             return rgb
         img = Image.fromarray(rgb, "RGB")
         box = centre_crop_box(w, h, self.width, self.height)
-        img = img.resize((self.width, self.height), Image.Resampling.BILINEAR, box=box)
+        # crop first: resize(box=...) lets the filter reach pixels outside the box
+        img = img.crop(box).resize((self.width, self.height), Image.Resampling.BILINEAR)
         return np.asarray(img, dtype=np.uint8)
 
     def to_channels(self, rgb: np.ndarray) -> np.ndarray:

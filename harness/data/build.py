@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -33,7 +34,13 @@ from PIL import Image
 from harness.data import manifest as mf
 from harness.data import privacy, subgroups
 from harness.data.card import write_card
-from harness.data.images import fit_to_square, luminance_mean, open_image, to_rgb_image
+from harness.data.images import (
+    fit_to_square,
+    is_grayscale_mode,
+    luminance_mean,
+    open_image,
+    to_rgb_image,
+)
 from harness.data.licenses import LICENSES, LicensePolicy
 from harness.errors import DataError
 
@@ -42,6 +49,7 @@ log = logging.getLogger(__name__)
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 SPLIT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CHUNK = 32
+IN_PROCESS_MAX = 4 * CHUNK
 RESULT_TIMEOUT_S = 600.0
 MAX_DISTINCT_LISTED = 40
 
@@ -153,7 +161,7 @@ def _process(job: Job, opts: ImageOptions, out_root: str) -> dict[str, Any] | Sk
 
 def _is_gray(img: Image.Image) -> bool:
     """A one-channel source, or a colour file whose three channels are identical."""
-    if img.mode in {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+    if is_grayscale_mode(img):
         return True
     if img.mode in {"RGB", "RGBA"}:
         small = np.asarray(img.convert("RGB").resize((32, 32)), dtype=np.int16)
@@ -193,15 +201,24 @@ def run_jobs(
     jobs: Iterable[Job], opts: ImageOptions, out_root: Path, workers: int
 ) -> Iterator[dict[str, Any] | Skip]:
     """Yield job outcomes in job order, with at most ``2 * workers`` chunks in flight."""
-    if workers <= 1:
-        for chunk in _chunks(jobs, CHUNK):
+    it = iter(jobs)
+    head = list(itertools.islice(it, IN_PROCESS_MAX))
+    if workers <= 1 or len(head) < IN_PROCESS_MAX:
+        # Starting worker processes costs about a second: not worth it for a few images.
+        for chunk in _chunks(itertools.chain(head, it), CHUNK):
             yield from process_chunk(chunk, opts, str(out_root))
         return
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    ctx: mp.context.BaseContext
+    if "forkserver" in mp.get_all_start_methods():
+        fs = mp.get_context("forkserver")
+        # Workers fork from a server that has already imported the heavy modules.
+        fs.set_forkserver_preload(["harness.data.build", "harness.data.synth"])
+        ctx = fs
+    else:
+        ctx = mp.get_context("spawn")
     with ctx.Pool(processes=workers) as pool:
         pending: deque[AsyncResult[list[dict[str, Any] | Skip]]] = deque()
-        for chunk in _chunks(jobs, CHUNK):
+        for chunk in _chunks(itertools.chain(head, it), CHUNK):
             pending.append(pool.apply_async(process_chunk, (chunk, opts, str(out_root))))
             if len(pending) >= 2 * workers:
                 yield from pending.popleft().get(timeout=RESULT_TIMEOUT_S)
@@ -265,7 +282,14 @@ class Stats:
         }
 
 
-_OUR_FILES = (mf.MANIFEST_NAME, mf.CARD_NAME, mf.META_NAME)
+_OUR_FILES = (mf.MANIFEST_NAME, mf.MANIFEST_NAME + ".partial", mf.CARD_NAME, mf.META_NAME)
+
+
+def _command_line() -> str:
+    """The ``hil`` command that is running, or a note that the Python API was used."""
+    if Path(sys.argv[0]).name == "hil":
+        return " ".join(["hil", *sys.argv[1:]])
+    return "Python API (see parameters)"
 
 
 def prepare_out(out: Path, force: bool) -> Path:
@@ -323,7 +347,7 @@ def build(
     policy: LicensePolicy | None = None,
     workers: int | None = None,
     force: bool = False,
-    pre_skipped: Mapping[str, int] | None = None,
+    pre_skipped: Mapping[str, int] | None = None,  # read after all jobs were consumed
     command: str | None = None,
 ) -> Path:
     """Build a data set folder at ``out`` from ``jobs``; returns ``out``."""
@@ -331,10 +355,11 @@ def build(
     policy = policy or LicensePolicy()
     workers = workers or default_workers()
     stats = Stats()
-    stats.skipped.update(pre_skipped or {})
     started = time.monotonic()
     hash_rows: list[tuple[str, str, int, str, str]] = []
-    manifest_path = out / mf.MANIFEST_NAME
+    # Written under a temporary name: a build that dies half way leaves no manifest
+    # that looks complete.
+    manifest_path = out / (mf.MANIFEST_NAME + ".partial")
     with mf.ManifestWriter(manifest_path, subgroup_schema) as writer:
         for outcome in run_jobs(_checked(jobs, policy, stats), opts, out, workers):
             if isinstance(outcome, Skip):
@@ -347,6 +372,8 @@ def build(
                 (outcome["id"], outcome["path"], outcome["label"], outcome["split"], outcome["sha256"])
             )
     elapsed = time.monotonic() - started
+    # Builders count what they skip while their job generator runs, so merge at the end.
+    stats.skipped.update(pre_skipped or {})
     if stats.total == 0:
         manifest_path.unlink(missing_ok=True)
         why = ", ".join(f"{n} {r}" for r, n in (stats.skipped + stats.dropped).items()) or "no input"
@@ -356,7 +383,7 @@ def build(
         "name": name,
         "synthetic": synthetic,
         "description": description,
-        "build_command": command or " ".join(["hil", *sys.argv[1:]]),
+        "build_command": command or _command_line(),
         "parameters": dict(parameters),
         "image": {"size": opts.size, "fit": opts.fit, "grayscale": opts.grayscale, "format": "png"},
         "license_policy": policy.describe(),
@@ -368,5 +395,6 @@ def build(
     }
     (out / mf.META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", "utf-8")
     write_card(out / mf.CARD_NAME, meta)
+    os.replace(manifest_path, out / mf.MANIFEST_NAME)
     log.info("built %s: %d images in %.1fs at %s", name, stats.total, elapsed, out)
     return out

@@ -30,12 +30,12 @@ def render_card(meta: Mapping[str, Any]) -> str:
     out += [str(meta.get("description", "")), ""]
     splits: Mapping[str, Mapping[str, int]] = meta.get("splits", {})
     out += ["## Counts", ""]
-    rows = []
+    rows: list[list[Any]] = []
+    tp = tn = 0
     for split, c in splits.items():
-        p, n = c.get("person", 0), c.get("no_person", 0)
+        p, n = int(c.get("person", 0)), int(c.get("no_person", 0))
         rows.append([split, p, n, p + n])
-    tp = sum(r[1] for r in rows)
-    tn = sum(r[2] for r in rows)
+        tp, tn = tp + p, tn + n
     rows.append(["**total**", tp, tn, tp + tn])
     out += _table(["split", "person", "no_person", "total"], rows) + [""]
 

@@ -14,7 +14,6 @@ one image at a time by :meth:`Sample.load_rgb`, so memory does not grow with the
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -154,9 +153,7 @@ class Dataset:
             full = safe_relative(root, rel, f"{root / mf.MANIFEST_NAME} row {i}")
             label = int(cols["label"][i])
             split = cols["split"][i]
-            subgroups = {
-                c[len(mf.SUBGROUP_PREFIX) :]: cols[c][i] for c in sg_cols if cols[c][i] is not None
-            }
+            subgroups = {c[len(mf.SUBGROUP_PREFIX) :]: cols[c][i] for c in sg_cols if cols[c][i] is not None}
             samples.append(Sample(sid, full, rel, label, split, subgroups))
             hash_rows.append((sid, rel, label, split, cols["sha256"][i] or ""))
         card = root / mf.CARD_NAME
@@ -257,14 +254,6 @@ class Dataset:
         time this is read.
         """
         if self._sha256 is None:
-            rows = [(s.id, s.rel_path, s.label, s.split, _file_sha256(s.path)) for s in self._samples]
+            rows = [(s.id, s.rel_path, s.label, s.split, mf.file_sha256(s.path)) for s in self._samples]
             self._sha256 = mf.content_hash(rows)
         return self._sha256
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

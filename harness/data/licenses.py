@@ -65,9 +65,7 @@ def from_url(url: str) -> License:
     """Map a licence URL (as in COCO's licence table) to a known licence, else ``unknown``."""
     norm = url.strip().lower().replace("https://", "").replace("http://", "").rstrip("/")
     for lic in LICENSES.values():
-        if lic.url and lic.url.lower().replace("https://", "").replace("http://", "").rstrip(
-            "/"
-        ) == norm:
+        if lic.url and lic.url.lower().replace("https://", "").replace("http://", "").rstrip("/") == norm:
             return lic
     return LICENSES["unknown"]
 

@@ -81,6 +81,33 @@ def content_hash(rows: Iterable[tuple[str, str, int, str, str]]) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unit_hash(key: str) -> float:
+    """A stable number in [0, 1) for ``key``, so hash-chosen splits never move."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
+def hash_split(
+    key: str, fractions: tuple[float, ...], names: tuple[str, ...] = ("train", "val", "test")
+) -> str:
+    """Deterministic split of ``key`` by ``fractions`` (an image keeps its split as sets grow)."""
+    u = unit_hash(key)
+    edge = 0.0
+    for frac, name in zip(fractions, names, strict=False):
+        edge += frac
+        if u < edge:
+            return name
+    return names[min(len(fractions), len(names)) - 1]
+
+
 class ManifestWriter:
     """Append rows in batches to ``manifest.parquet`` so a build never holds them all."""
 

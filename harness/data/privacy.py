@@ -39,8 +39,15 @@ _OWNER_TAGS = {0x013B, 0x8298, 0xA430, 0x9C9D}  # Artist, Copyright, CameraOwner
 _TIME_TAGS = {0x0132, 0x9003, 0x9004, 0x9010, 0x9011, 0x9012, 0x9290, 0x9291, 0x9292}
 _MAKERNOTE = 0x927C
 _COMMENT_TAGS = {0x9286, 0x010E, 0x9C9C}  # UserComment, ImageDescription, XPComment
-# Harmless tags that describe how to display the pixels, not who or where.
-_BENIGN_TAGS = {0x0112, 0x011A, 0x011B, 0x0128, 0x0213, 0xA001, 0x8769, 0x8825, 0x0131}
+# Harmless tags that describe how to store or display the pixels (TIFF structure,
+# resolution, orientation, colour space), not who, where or when.
+_BENIGN_TAGS = set(range(0x0100, 0x010A)) | {
+    0x0111, 0x0112, 0x0115, 0x0116, 0x0117, 0x0118, 0x0119, 0x011A, 0x011B, 0x011C,
+    0x0128, 0x0131, 0x013D, 0x0140, 0x0142, 0x0143, 0x0144, 0x0145, 0x0152, 0x0153,
+    0x0211, 0x0212, 0x0213, 0x0214, 0xA001, 0xA002, 0xA003, 0x8769, 0x8825,
+}  # fmt: skip
+# Only in these formats is EXIF IFD1 an embedded thumbnail (in TIFF it is a page).
+_THUMBNAIL_FORMATS = {"JPEG", "MPO", "WEBP", "PNG"}
 _TEXT_KEYS_OWNER = {"author", "artist", "copyright", "owner"}
 _TEXT_KEYS_TIME = {"creation time", "date", "datetime", "modify-date", "create-date"}
 _TEXT_KEYS_COMMENT = {"comment", "description", "title", "software", "source", "disclaimer"}
@@ -90,7 +97,7 @@ def audit_image(img: Image.Image) -> list[str]:
             if cat:
                 found.add(cat)
         try:
-            if exif.get_ifd(ExifTags.IFD.IFD1):
+            if img.format in _THUMBNAIL_FORMATS and exif.get_ifd(ExifTags.IFD.IFD1):
                 found.add("thumbnail")
         except Exception:  # noqa: BLE001
             pass

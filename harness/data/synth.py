@@ -165,7 +165,8 @@ def _distractor(draw: ImageDraw.ImageDraw, rng: np.random.Generator, n: int) -> 
         draw.polygon([(x, y + s), (x + s / 2, y), (x + s, y + s)], fill=c1)
     elif kind == 3:  # tree
         draw.rectangle((x + s * 0.42, y + s * 0.45, x + s * 0.58, y + s * 1.1), fill=(100, 70, 40))
-        draw.ellipse((x, y, x + s, y + s * 0.6), fill=(int(rng.integers(20, 90)), int(rng.integers(90, 200)), 40))
+        leaf = (int(rng.integers(20, 90)), int(rng.integers(90, 200)), 40)
+        draw.ellipse((x, y, x + s, y + s * 0.6), fill=leaf)
     elif kind == 4:  # car
         draw.rectangle((x, y + s * 0.3, x + s * 1.4, y + s * 0.65), fill=c1)
         draw.rectangle((x + s * 0.3, y + s * 0.05, x + s * 1.0, y + s * 0.32), fill=c1)
@@ -293,5 +294,8 @@ def build_synthetic(
         opts=ImageOptions(size=size, grayscale=grayscale),
         workers=workers,
         force=force,
-        command=None,
+        command=(
+            f"hil data synth --n {n} --seed {seed} --size {size}"
+            f"{' --grayscale' if grayscale else ''} --splits {','.join(str(f) for f in splits)}"
+        ),
     )

@@ -30,20 +30,20 @@ def crc32(data: bytes) -> int:
 
 
 def cobs_encode(data: bytes) -> bytes:
-    """Consistent Overhead Byte Stuffing: no zero byte in the output, at most 1 byte per 254 added."""
-    out = bytearray(b"\x00")  # the first code byte, filled in when its block ends
-    code_index = 0
-    code = 1
-    for byte in data:
-        if byte != 0:
-            out.append(byte)
-            code += 1
-        if byte == 0 or code == 0xFF:
-            out[code_index] = code
-            code_index = len(out)
-            out.append(0)
-            code = 1
-    out[code_index] = code
+    """Consistent Overhead Byte Stuffing: no zero byte in the output, at most 1 byte per 254 added.
+
+    Works on the zero-free runs that ``bytes.split`` finds, so the cost is per run, not
+    per byte: a 4 KiB chunk encodes in microseconds, which keeps a pty link near its rate.
+    """
+    out = bytearray()
+    for run in bytes(data).split(b"\x00"):
+        start = 0
+        while len(run) - start >= 254:
+            out.append(0xFF)
+            out += run[start : start + 254]
+            start += 254
+        out.append(len(run) - start + 1)
+        out += run[start:]
     return bytes(out)
 
 
@@ -53,20 +53,17 @@ class CobsError(ValueError):
 
 def cobs_decode(data: bytes) -> bytes:
     """Inverse of :func:`cobs_encode`; raises :class:`CobsError` on a malformed block."""
+    if 0 in data:
+        raise CobsError("zero byte inside a COBS block")
     out = bytearray()
     i = 0
     n = len(data)
     while i < n:
         code = data[i]
-        if code == 0:
-            raise CobsError("zero byte inside a COBS block")
         end = i + code
         if end > n:
             raise CobsError("COBS block runs past the end of the frame")
-        chunk = data[i + 1 : end]
-        if 0 in chunk:
-            raise CobsError("zero byte inside a COBS block")
-        out += chunk
+        out += data[i + 1 : end]
         i = end
         if code != 0xFF and i < n:
             out.append(0)
@@ -179,6 +176,11 @@ class FrameDecoder:
                 self.stats.discarded_bytes += len(chunk)
                 errors.append(exc)
         return frames, errors
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received since the last delimiter (text from other firmware has no zero bytes)."""
+        return len(self._buf)
 
     def _append(self, data: bytes) -> None:
         if self._overflow:

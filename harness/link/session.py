@@ -208,7 +208,7 @@ class Session:
         try:
             info = self.request(Hello(PROTOCOL_VERSION), HelloResp, timeout)
         except LinkError:
-            garbage = self.decoder.stats.discarded_bytes
+            garbage = self.decoder.stats.discarded_bytes + self.decoder.pending_bytes
             hint = (
                 f"; received {garbage} B that were not protocol frames (another program or "
                 "firmware on this port?)"

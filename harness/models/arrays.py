@@ -68,9 +68,7 @@ def load_split(ds: object, split: str | None, resolution: int, channels: int) ->
     return Arrays(np.stack(xs), np.asarray(ys, dtype=np.int64))
 
 
-def stratified_split(
-    arr: Arrays, fraction: float, seed: int
-) -> tuple[Arrays, Arrays]:
+def stratified_split(arr: Arrays, fraction: float, seed: int) -> tuple[Arrays, Arrays]:
     """Split off ``fraction`` of each class (at least one image each) as a second set."""
     rng = np.random.default_rng(seed)
     keep: list[int] = []

@@ -76,6 +76,10 @@ class ArchConfig:
     blocks: int = len(BLOCKS)
     head: HeadConfig = field(default_factory=HeadConfig)
     weight_decay: float = 1e-4
+    #: BatchNorm moving-average momentum. Keras' 0.99 needs thousands of steps before the
+    #: inference statistics catch up; the short schedules used here (a few hundred steps)
+    #: then validate with stale statistics, so 0.9 is the default.
+    bn_momentum: float = 0.9
 
     def __post_init__(self) -> None:
         if not self.alpha > 0:
@@ -154,20 +158,22 @@ def build_mobilenet_v1(
 
     inputs = keras.Input(shape=arch.input_shape, batch_size=batch_size, name="image")
     x = layers.Conv2D(
-        arch.filters(STEM_FILTERS), 3, strides=2, padding="same", kernel_regularizer=reg,
+        arch.filters(STEM_FILTERS),
+        3,
+        strides=2,
+        padding="same",
+        kernel_regularizer=reg,
         name="stem_conv",
     )(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.BatchNormalization(momentum=arch.bn_momentum, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for i, (base, stride) in enumerate(BLOCKS[: arch.blocks], start=1):
         dw, dw_bn, pw, pw_bn = block_layer_names(i)
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", name=dw)(x)
-        x = layers.BatchNormalization(name=dw_bn)(x)
+        x = layers.BatchNormalization(momentum=arch.bn_momentum, name=dw_bn)(x)
         x = layers.ReLU(name=f"{dw}_relu")(x)
-        x = layers.Conv2D(
-            arch.filters(base), 1, padding="same", kernel_regularizer=reg, name=pw
-        )(x)
-        x = layers.BatchNormalization(name=pw_bn)(x)
+        x = layers.Conv2D(arch.filters(base), 1, padding="same", kernel_regularizer=reg, name=pw)(x)
+        x = layers.BatchNormalization(momentum=arch.bn_momentum, name=pw_bn)(x)
         x = layers.ReLU(name=f"{pw}_relu")(x)
     head = arch.head
     if head.pool == "avg":

@@ -77,9 +77,7 @@ def parse_allocations(text: str) -> ArenaReport:
     return ArenaReport(totals["total"], totals.get("head", 0), totals.get("tail", 0), parts)
 
 
-def run_tflm(
-    model: Path, inputs: np.ndarray | None = None, timeout: float = DEFAULT_TIMEOUT_S
-) -> TflmRun:
+def run_tflm(model: Path, inputs: np.ndarray | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> TflmRun:
     """Allocate ``model`` in TFLM (and run each input of ``inputs``) in a child process."""
     with tempfile.TemporaryDirectory(prefix="hil-tflm-") as tmp:
         cmd = [sys.executable, "-m", "harness.models.tflm_child", str(model)]
@@ -90,13 +88,9 @@ def run_tflm(
             cmd += [str(in_path), str(out_path)]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-            )
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
         except subprocess.TimeoutExpired:
-            raise ModelError(
-                f"TFLM did not finish with {model.name} within {timeout:.0f} s"
-            ) from None
+            raise ModelError(f"TFLM did not finish with {model.name} within {timeout:.0f} s") from None
         if proc.returncode != 0:
             raise ModelError(_failure_line(model, proc.returncode, proc.stderr))
         try:

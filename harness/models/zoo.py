@@ -136,8 +136,7 @@ def entry_file(entry: ZooEntry, verify: bool = True) -> Path:
         where = entry.shipped_path
         if mismatched:
             raise ModelError(
-                f"{where} does not match the sha256 in {entry.path.name}; retrain it or update "
-                "the entry"
+                f"{where} does not match the sha256 in {entry.path.name}; retrain it or update the entry"
             )
         raise ModelError(f"model {entry.name!r}: shipped file {where} is missing")
     target = model_cache_dir() / Path(entry.filename).name

@@ -66,14 +66,17 @@ def _summary(run: Run, opts: ReportOptions) -> Safe:
                   f"{fmt(run.get('model', 'bytes'))} bytes"),
         ("data set", f"{run.get('dataset', 'name', default='?')}"
                      f"{' (synthetic)' if run.get('dataset', 'synthetic') else ''}, "
-                     f"split {run.get('settings', 'split', default='?')}"),
+                     f"split {run.get('settings', 'split') or 'all'}"),
         ("threshold", fmt(run.threshold)),
         ("created / finished (UTC)", f"{run.get('created_utc', default='?')} / "
                                      f"{run.get('finished_utc', default='?')}"),
     ]
-    n_err = int(np.count_nonzero(run.columns["status"] != "ok")) if "status" in run.columns \
-        else m.get("n_error")
-    rows.append(("images", f"{fmt(run.n_rows)} rows, {fmt(n_err)} errors"))
+    if "status" in run.columns:
+        n_err = int(np.count_nonzero(run.columns["status"] != "ok"))
+        rows.append(("images", f"{fmt(run.n_rows)} rows, {fmt(n_err)} errors"))
+    else:
+        rows.append(("images (from run.json)", f"{fmt(m.get('n'))} images, "
+                                               f"{fmt(m.get('n_error'))} errors; no readable rows"))
     if lp is not None and len(lp[0]):
         labels, preds, scores = lp
         cm = confusion(labels, preds)
@@ -188,7 +191,7 @@ def _layers(run: Run) -> Safe:
         return section("Time per layer", note("run.json has no per-layer profile.", "warn"),
                        id_="layers")
     names, us = [], []
-    by_op: Counter[str] = Counter()
+    by_op: dict[str, float] = {}
     for i, p in enumerate(prof):
         if not isinstance(p, dict):
             continue
@@ -200,11 +203,11 @@ def _layers(run: Run) -> Safe:
         names.append(f"{p.get('index', i)} {op}")
         us.append(float(t))
         if not math.isnan(t):
-            by_op[op] += float(t)
+            by_op[op] = by_op.get(op, 0.0) + float(t)
     arr = np.array(us)
     total = float(np.nansum(arr))
     rows = [(op, f"{t / 1000:.3f} ms", f"{t / total:.1%}" if total else "\u2014")
-            for op, t in by_op.most_common()]
+            for op, t in sorted(by_op.items(), key=lambda kv: -kv[1])]
     return section(
         "Time per layer",
         note(f"One inference, {_latency_label(run.latency_source)}; total "
@@ -230,6 +233,10 @@ def _board_limits(run: Run) -> tuple[int | None, int | None]:
     return ram, flash
 
 
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _memory(run: Run) -> Safe:
     mem = run.get("memory", default={}) or {}
     ram, flash = _board_limits(run)
@@ -244,12 +251,24 @@ def _memory(run: Run) -> Safe:
     if isinstance(model_bytes, (int, float)):
         bars.append(plots.MemoryBar("model in flash", float(model_bytes),
                                     float(flash) if flash else None))
+    flash_used, flash_total = mem.get("device_flash_used"), mem.get("device_flash_total")
+    if isinstance(flash_used, (int, float)):
+        bars.append(plots.MemoryBar("whole image in flash (device)", float(flash_used),
+                                    _num(flash_total or mem.get("flash_bytes"))))
+    ram_total, ram_free = mem.get("device_ram_total"), mem.get("device_ram_free")
+    if isinstance(ram_total, (int, float)) and isinstance(ram_free, (int, float)):
+        bars.append(plots.MemoryBar("RAM in use (device)", float(ram_total - ram_free),
+                                    float(ram_total)))
     if not bars:
         return section("Memory", note("run.json has no memory figures.", "warn"), id_="memory")
     rows = [("arena used / allocated", f"{fmt(arena_used)} / {fmt(arena_size)} bytes"),
             ("RAM available for the arena", f"{fmt(ram)} bytes"),
             ("model size", f"{fmt(model_bytes)} bytes"),
             ("flash available for the model", f"{fmt(flash)} bytes")]
+    if flash_used is not None:
+        rows.append(("flash used, whole image (device)", f"{fmt(flash_used)} bytes"))
+    if ram_free is not None:
+        rows.append(("RAM free while running (device)", f"{fmt(ram_free)} bytes"))
     over = [b.label for b in bars if b.limit is not None and b.used > b.limit]
     msg = note(f"Over the board's limit: {', '.join(over)}", "problem") if over else Safe("")
     return section("Memory", msg, tag("div", img(plots.memory_bars(bars), "memory bars"),
@@ -298,6 +317,9 @@ def _fairness(run: Run) -> Safe:
         return section("Fairness across subgroups", note("No labels: nothing to compare.", "warn"),
                        id_="fairness")
     labels, preds, _ = lp
+    if not len(labels):
+        return section("Fairness across subgroups", note("No labelled, successful rows.", "warn"),
+                       id_="fairness")
     mask = ok_mask(run) & ~np.isnan(run.columns["label"])
     lat_rows = run.columns["latency_us"][mask] if "latency_us" in run.columns else None
     blocks: list[Any] = []
@@ -371,8 +393,8 @@ def _errors(run: Run) -> Safe:
         for e in run.columns["error"]:
             if e:
                 lines[str(e)] += 1
-    for e in run.get("errors", default=[]) or []:
-        if not lines:
+    else:  # no rows to count: list the manifest's error lines
+        for e in run.get("errors", default=[]) or []:
             lines[str(e)] += 0
     if not lines:
         return section("Errors", tag("p", "No errors.", class_="ok"), id_="errors")
@@ -384,13 +406,13 @@ def _provenance(run: Run) -> Safe:
     def flat(prefix: str, d: Any) -> list[tuple[str, Any]]:
         if not isinstance(d, dict):
             return []
-        return [(f"{prefix}.{k}", v if not isinstance(v, (dict, list)) else str(v))
+        return [(f"{prefix}.{k}", fmt(v) if not isinstance(v, (dict, list)) else str(v))
                 for k, v in d.items()]
 
     rows = (flat("device", run.get("device")) + flat("host", run.get("host"))
             + flat("versions", run.get("versions")) + flat("settings", run.get("settings"))
             + flat("dataset", run.get("dataset")) + flat("model", run.get("model")))
-    rows.append(("port", run.get("port")))
+    rows.append(("port", fmt(run.get("port"))))
     return section("Provenance", kv_table(rows) if rows else note("Nothing recorded."),
                    id_="provenance")
 

@@ -92,7 +92,8 @@ def write_run(parent: Path, spec: SynthSpec | None = None, dataset_dir: Path | N
     person_q = np.clip(np.round(_sigmoid(logits) * 256 - 128), -128, 127).astype(np.int32)
     score = ((person_q + 128) / 256.0).astype(np.float32)
     status = np.array(["ok"] * n, dtype=object)
-    err_idx = rng.choice(n, size=min(spec.errors, n), replace=False) if n else []
+    err_idx: np.ndarray = (rng.choice(n, size=min(spec.errors, n), replace=False) if n
+                           else np.array([], dtype=int))
     status[err_idx] = "error"
     is_err = status == "error"
     pred = (score >= spec.threshold).astype(np.int8)
@@ -104,7 +105,10 @@ def write_run(parent: Path, spec: SynthSpec | None = None, dataset_dir: Path | N
                    .tolist()) if len(ok_idx) else set()
     ids = [f"img{spec.seed:03d}_{i:05d}" for i in range(n)]
 
-    output_q, output_f, host_q, host_match = [], [], [], []
+    output_q: list[list[int] | None] = []
+    output_f: list[list[float] | None] = []
+    host_q: list[list[int] | None] = []
+    host_match: list[bool | None] = []
     for i in range(n):
         if is_err[i]:
             output_q.append(None)

@@ -1,0 +1,24 @@
+CMakeFiles/vww_core.dir/work/main/firmware/lib/vww_core/src/test_double.cpp.o: \
+ /work/main/firmware/lib/vww_core/src/test_double.cpp \
+ /usr/include/stdc-predef.h \
+ /work/main/firmware/native/../lib/vww_core/include/vww/test_double.h \
+ /usr/lib/gcc/x86_64-linux-gnu/12/include/stdint.h /usr/include/stdint.h \
+ /usr/include/x86_64-linux-gnu/bits/libc-header-start.h \
+ /usr/include/features.h /usr/include/features-time64.h \
+ /usr/include/x86_64-linux-gnu/bits/wordsize.h \
+ /usr/include/x86_64-linux-gnu/bits/timesize.h \
+ /usr/include/x86_64-linux-gnu/sys/cdefs.h \
+ /usr/include/x86_64-linux-gnu/bits/long-double.h \
+ /usr/include/x86_64-linux-gnu/gnu/stubs.h \
+ /usr/include/x86_64-linux-gnu/gnu/stubs-64.h \
+ /usr/include/x86_64-linux-gnu/bits/types.h \
+ /usr/include/x86_64-linux-gnu/bits/typesizes.h \
+ /usr/include/x86_64-linux-gnu/bits/time64.h \
+ /usr/include/x86_64-linux-gnu/bits/wchar.h \
+ /usr/include/x86_64-linux-gnu/bits/stdint-intn.h \
+ /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h \
+ /work/main/firmware/native/../lib/vww_core/include/vww/engine.h \
+ /usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h \
+ /work/main/firmware/native/../lib/vww_core/include/vww/profiler.h \
+ /work/main/firmware/native/../lib/vww_core/include/vww/timer.h \
+ /work/main/firmware/native/../lib/vww_core/include/vww/protocol.h

@@ -1,0 +1,108 @@
+"""``hil bench``: benchmark a model on a board, an emulator or the simulated board.
+
+With no arguments it runs offline: the sim backend standing in for nano33, the model the
+project ships and the smoke data set. The runner and its libraries are imported inside
+the handler so that ``hil --help`` stays fast and nothing here pulls in TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from harness.devices import backend_names
+
+    p = sub.add_parser(
+        "bench",
+        help="benchmark a model on a device and write a run folder",
+        description="Stream a data set through a device, compare every output with the host "
+        "reference, and write reports/runs/<id>/ (results.parquet, run.json, summary.txt). "
+        "With no arguments: the sim backend standing in for nano33, the shipped default model "
+        "and the smoke data set, offline.",
+    )
+    p.add_argument("--board", default="nano33", help="board profile id (default: nano33)")
+    p.add_argument(
+        "--backend",
+        choices=backend_names(),
+        default=None,
+        help="how to reach the board (default: serial when --port is given, else sim)",
+    )
+    p.add_argument("--port", default=None, help="pyserial URL of a real board (default: found by USB id)")
+    p.add_argument(
+        "--baud", type=int, default=None, help="link baud rate (default: the board's; sim: unthrottled)"
+    )
+    p.add_argument(
+        "--model", default=None, help="zoo name or int8 .tflite file (default: the shipped default model)"
+    )
+    p.add_argument("--data", default=None, help="data set folder (default: the smoke data set)")
+    p.add_argument("--split", default=None, help="only this split of the data set (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many images (default: all)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="person score at or above which the prediction is person (default: 0.5)",
+    )
+    p.add_argument(
+        "--warmups",
+        type=int,
+        default=None,
+        help="untimed runs before each image (default: 1; 0 on the sim, whose cycles are estimates)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=1, help="timed runs per image; the median is kept (default: 1)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="folder that receives run folders (default: reports/runs)"
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_ID|PATH",
+        help="continue an interrupted run: measures only the images it lacks",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import logging
+
+    from harness.bench.api import run_bench
+    from harness.bench.runner import BenchInterrupted
+    from harness.bench.store import SUMMARY_NAME, RunFolder
+
+    if not getattr(args, "verbose", 0):
+        # device log frames go to the run's device.log; on the terminal they would repeat the
+        # one error line the run ends with
+        logging.getLogger("harness.device").setLevel(logging.CRITICAL)
+    try:
+        folder = run_bench(
+            board=args.board,
+            backend=args.backend,
+            model=args.model,
+            dataset=args.data,
+            out_dir=args.out,
+            limit=args.limit,
+            threshold=args.threshold,
+            warmups=args.warmups,
+            repeats=args.repeats,
+            quiet=args.quiet,
+            port=args.port,
+            baud=args.baud,
+            resume=args.resume,
+            split=args.split,
+        )
+    except BenchInterrupted as exc:
+        print(f"hil bench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    sys.stdout.write((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+    print(f"run folder: {folder}")
+    metrics = RunFolder(folder).read_manifest().get("metrics") or {}
+    if metrics.get("n", 0) and not metrics.get("n_ok"):
+        print("hil bench: error: no image could be measured (see the errors above)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,108 @@
+"""The parts of run.json that describe where and with what a run was measured.
+
+A number in a report is only worth as much as what it says about its conditions: the
+board, the firmware and model hashes, the data set hash, the host and the versions of the
+libraries that produced the reference outputs. These builders collect them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import sys
+from typing import Any
+
+from harness.boards import Board, check_fit
+from harness.devices.base import DeviceInfo
+from harness.link.messages import UNKNOWN_U32, LayerTime, Memory
+from harness.models.tflite_file import ModelInfo
+
+_VERSION_PACKAGES = {
+    "harness": "vww-hil-harness",
+    "tflite_micro": "tflite-micro",
+    "ai_edge_litert": "ai-edge-litert",
+    "numpy": "numpy",
+    "pyarrow": "pyarrow",
+}
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for key, dist in _VERSION_PACKAGES.items():
+        try:
+            out[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[key] = None
+    return out
+
+
+def host() -> dict[str, str]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+    }
+
+
+def board_dict(board: Board) -> dict[str, Any]:
+    return {
+        "id": board.id,
+        "name": board.name,
+        "clock_hz": board.clock_hz,
+        "ram_bytes": board.ram_bytes,
+        "flash_bytes": board.flash_bytes,
+        "psram_bytes": board.psram_bytes,
+    }
+
+
+def model_dict(model: ModelInfo) -> dict[str, Any]:
+    name = model.path.stem if model.path else "model"
+    return {
+        "path": str(model.path.resolve()) if model.path else None,
+        "name": name,
+        "sha256": model.sha256,
+        "bytes": model.size,
+    }
+
+
+def _known(value: int) -> int | None:
+    return None if value == UNKNOWN_U32 else int(value)
+
+
+def memory_dict(board: Board, info: DeviceInfo, model: ModelInfo, mem: Memory | None) -> dict[str, Any]:
+    """Arena and memory figures, from the device's MEMORY answer where it gave one."""
+    arena_size = _known(mem.arena_size) if mem else None
+    arena_used = _known(mem.arena_used) if mem else None
+    arena_size = arena_size if arena_size is not None else info.arena_size
+    arena_used = arena_used if arena_used is not None else info.arena_used
+    input_bytes = sum(s.nbytes for s in info.inputs)
+    fit = check_fit(board, model.size, arena_used or 0, input_bytes)
+    out: dict[str, Any] = {
+        "arena_size": arena_size,
+        "arena_used": arena_used,
+        "model_bytes": model.size,
+        "input_bytes": input_bytes,
+        "ram_bytes": board.ram_bytes,
+        "flash_bytes": board.flash_bytes,
+        "ram_for_arena": board.ram_for_arena,
+        "flash_for_model": board.flash_for_model,
+        "fits": fit.fits,
+    }
+    if mem is not None:
+        for key in ("ram_total", "ram_free", "stack_used", "flash_total", "flash_used"):
+            out[f"device_{key}"] = _known(getattr(mem, key))
+    return out
+
+
+def profile_list(layers: list[LayerTime], clock_hz: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": lt.index,
+            "op": lt.op,
+            "cycles": int(lt.cycles),
+            "us": lt.cycles * 1e6 / clock_hz if clock_hz else None,
+        }
+        for lt in layers
+    ]

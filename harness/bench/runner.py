@@ -1,0 +1,489 @@
+"""Stream a data set through a device, one image at a time, and keep every measured row.
+
+Per image: decode (a corrupt file becomes an error row and the run goes on), preprocess
+to the model's input, start the host reference in its worker thread, run the device,
+compare, write the row. Rows go first to a line journal (one ``write`` per row, so even
+SIGKILL loses nothing measured) and then, in batches, to Parquet parts; the journal is
+emptied once its rows are in a part. Nothing but the current image is held in memory,
+besides the few scalars per row that the running metrics need.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any
+
+import numpy as np
+
+from harness.bench import manifest as mb
+from harness.bench.metrics import RunningTally, compute_metrics
+from harness.bench.preprocess import Preprocessor
+from harness.bench.reference import HostReference
+from harness.bench.store import (
+    DEVICE_LOG_NAME,
+    SCHEMA_VERSION,
+    SUBGROUP_PREFIX,
+    RowWriter,
+    RunFolder,
+    iter_column,
+    utc_now,
+)
+from harness.bench.summary import format_summary
+from harness.boards import Board
+from harness.devices.base import Device, DeviceInfo, State
+from harness.errors import DataError, DeviceError, HarnessError, ModelError
+from harness.link.messages import Log, TensorSpec
+from harness.models.tflite_file import ModelInfo
+
+log = logging.getLogger(__name__)
+
+JOURNAL_NAME = ".pending.jsonl"
+#: engines that are not a model running anywhere (protocol test doubles): never benchmark them
+REFUSED_ENGINES = frozenset({"test-double"})
+HOST_REFERENCE_TIMEOUT_S = 120.0
+
+
+class BenchInterrupted(HarnessError):
+    """Ctrl-C or SIGTERM: the rows so far are saved and the run can be resumed."""
+
+    exit_code = 130
+
+    def __init__(self, folder: RunFolder, rows: int) -> None:
+        super().__init__(
+            f"interrupted: {rows} rows saved in {folder.path}; resume with hil bench --resume {folder.run_id}"
+        )
+        self.folder = folder
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    threshold: float = 0.5
+    warmups: int = 1
+    repeats: int = 1
+    split: str | None = None
+    limit: int | None = None
+    person_index: int | None = None
+
+    def to_dict(self, person_index: int) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "person_index": person_index,
+            "warmups": self.warmups,
+            "repeats": self.repeats,
+            "split": self.split,
+            "limit": self.limit,
+        }
+
+
+def person_index_for(outputs: tuple[TensorSpec, ...], given: int | None, label: str) -> int:
+    """Which output element is the person score: [no person, person] -> 1, a single score -> 0."""
+    if not outputs:
+        raise ModelError(f"{label} has no output")
+    n = outputs[0].elements
+    if given is not None:
+        if not 0 <= given < n:
+            raise ModelError(f"{label}: person index {given} is outside its {n} outputs")
+        return given
+    if n == 2:
+        return 1
+    if n == 1:
+        return 0
+    raise ModelError(f"{label}: first output has {n} values; a VWW model has 1 or 2 (give the person index)")
+
+
+def check_device(info: DeviceInfo, model: ModelInfo) -> None:
+    """Refuse devices whose numbers would not be benchmark results of this model."""
+    if info.engine in REFUSED_ENGINES:
+        raise DeviceError(
+            f"device engine is {info.engine!r}: a protocol test double, not a model; refusing to benchmark it"
+        )
+    if info.model_sha256.lower() != model.sha256.lower():
+        raise DeviceError(
+            f"device runs model sha256 {info.model_sha256}, expected {model.sha256} ({model.label}); "
+            "flash the expected model or pass the one the device has with --model"
+        )
+
+
+def _dequantise(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    return ((values.astype(np.float64) - spec.zero_point) * spec.scale).astype(np.float32)
+
+
+def _flat_q(outputs: tuple[np.ndarray, ...]) -> list[int]:
+    return [int(v) for arr in outputs for v in np.asarray(arr).ravel()]
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so that ``kill`` ends the run as cleanly as Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Journal:
+    """Rows not yet in a Parquet part, one JSON line each, written as they are measured."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.path = folder.path / JOURNAL_NAME
+        self._fh: IO[str] | None = None
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Rows a killed run left in the journal (a torn last line is dropped)."""
+        if not self.path.is_file():
+            return []
+        rows = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                log.warning("dropping a torn journal line in %s", self.path)
+        return rows
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._fh.write(json.dumps(row) + "\n")
+        self._fh.flush()
+
+    def clear(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class DeviceLogSink:
+    """Device log frames with a UTC time stamp, held in memory until the run folder exists."""
+
+    def __init__(self) -> None:
+        self._early: list[str] = []
+        self._fh: IO[str] | None = None
+
+    def __call__(self, msg: Log) -> None:
+        line = f"{utc_now()} {msg.level.name} {msg.text.rstrip()}\n"
+        if self._fh is None:
+            self._early.append(line)
+            return
+        self._fh.write(line)
+        self._fh.flush()
+
+    def attach(self, folder: RunFolder) -> None:
+        if self._fh is None:
+            self._fh = open(folder.path / DEVICE_LOG_NAME, "a", encoding="utf-8")  # noqa: SIM115
+            self._fh.writelines(self._early)
+            self._fh.flush()
+            self._early.clear()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def install_log_sink(device: Device) -> DeviceLogSink | None:
+    """Route a closed device's log frames to a sink (the session takes the callback on open)."""
+    if not hasattr(device, "on_log") or getattr(device, "state", None) is not State.CLOSED:
+        return None
+    sink = DeviceLogSink()
+    device.on_log = sink
+    return sink
+
+
+class Runner:
+    """One benchmark run of a data set on an open device, into a run folder."""
+
+    def __init__(
+        self,
+        *,
+        device: Device,
+        board: Board,
+        backend: str,
+        model: ModelInfo,
+        dataset: Any,
+        folder: RunFolder,
+        settings: BenchSettings,
+        quiet: bool = True,
+        manifest: dict[str, Any] | None = None,
+        manifest_every_s: float = 10.0,
+        log_sink: DeviceLogSink | None = None,
+    ) -> None:
+        self.device = device
+        self.board = board
+        self.backend = backend
+        self.model = model
+        self.dataset = dataset
+        self.folder = folder
+        self.settings = settings
+        self.quiet = quiet
+        self.manifest: dict[str, Any] = manifest or {}
+        self.manifest_every_s = manifest_every_s
+        self.preprocess = Preprocessor.for_input(model.inputs[0], model.label)
+        self.person_index = person_index_for(model.outputs, settings.person_index, model.label)
+        self.errors: list[str] = list(self.manifest.get("errors") or [])
+        self._metric_cols: dict[str, list[Any]] = {
+            k: [] for k in ("status", "label", "pred", "latency_us", "cycles", "host_match")
+        }
+        self.tally = RunningTally()
+        self._done: set[str] = set()
+        self._seq = 0
+        self._journal = Journal(folder)
+        self._writer = RowWriter(folder.path)
+        self.log_sink = log_sink
+
+    # -- resume --------------------------------------------------------------------------
+    def _take_existing(self) -> None:
+        """Load the rows of an interrupted run (parts + journal) so they are kept, not redone."""
+        table, next_part = self.folder.prepare_resume()
+        self._writer.next_part = next_part
+        ids = list(iter_column(table, "image_id"))
+        cols = {k: list(iter_column(table, k)) for k in self._metric_cols}
+        for i, image_id in enumerate(ids):
+            self._remember(image_id, {k: cols[k][i] for k in cols})
+        seqs = [s for s in iter_column(table, "seq") if s is not None]
+        self._seq = max(seqs) + 1 if seqs else 0
+        for row in self._journal.recover():
+            if row.get("image_id") in self._done:
+                continue
+            self._remember(row["image_id"], row)
+            self._writer.add(row)
+            self._seq = max(self._seq, int(row.get("seq", -1)) + 1)
+        self._writer.flush()
+        self._journal.clear()
+
+    def _remember(self, image_id: str, row: dict[str, Any]) -> None:
+        self._done.add(image_id)
+        for k, values in self._metric_cols.items():
+            values.append(row.get(k))
+        self.tally.add(
+            row.get("status") or "error", int(row.get("label") or 0), row.get("pred"), row.get("host_match")
+        )
+
+    # -- manifest ------------------------------------------------------------------------
+    def _base_manifest(self, info: DeviceInfo) -> dict[str, Any]:
+        m = dict(self.manifest)
+        m.update({
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.folder.run_id,
+            "status": "running",
+            "created_utc": m.get("created_utc") or utc_now(),
+            "finished_utc": None,
+            "board": mb.board_dict(self.board),
+            "backend": self.backend,
+            "port": self.device.port_url,
+            "device": info.to_dict(),
+            "model": mb.model_dict(self.model),
+            "dataset": {
+                "path": str(self.dataset.root), "name": self.dataset.name, "sha256": self.dataset.sha256,
+                "count": self._planned_count(), "synthetic": bool(self.dataset.synthetic),
+            },
+            "settings": self.settings.to_dict(self.person_index),
+            "preprocessing": {
+                "resize": "centre crop to the input's aspect ratio, then bilinear resize",
+                "colour": "rgb" if self.preprocess.channels == 3 else "grayscale (ITU-R 601 luma)",
+                "pixel": self.preprocess.convention,
+                "quantisation": {"scale": self.preprocess.scale, "zero_point": self.preprocess.zero_point},
+            },
+            "latency_source": info.latency_source,
+            "host": mb.host(),
+            "versions": mb.versions(),
+        })  # fmt: skip
+        m.setdefault("profile", [])
+        m.setdefault("memory", {})
+        return m
+
+    def _planned_count(self) -> int:
+        return sum(1 for _ in self.dataset.iter_samples(self.settings.split, self.settings.limit))
+
+    def _write_manifest(self, status: str) -> None:
+        self.manifest["status"] = status
+        self.manifest["metrics"] = compute_metrics(**self._metric_cols)
+        self.manifest["errors"] = self.errors
+        self.manifest["rows_written"] = len(self._done)
+        if status != "running":
+            self.manifest["finished_utc"] = utc_now()
+        self.folder.write_manifest(self.manifest)
+
+    # -- measuring -----------------------------------------------------------------------
+    def _error_row(self, row: dict[str, Any], message: str) -> dict[str, Any]:
+        row.update({"status": "error", "error": message})
+        self.errors.append(f"{row['image_id']}: {message}")
+        return row
+
+    def _measure(
+        self, sample: Any, ref: HostReference | None, info: DeviceInfo, profile: bool
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "seq": self._seq,
+            "image_id": sample.id,
+            "path": sample.rel_path,
+            "split": sample.split,
+            "label": int(sample.label),
+            "status": "ok",
+            "error": None,
+        }
+        for key, value in sample.subgroups.items():
+            row[f"{SUBGROUP_PREFIX}{key}"] = value
+        try:
+            tensor = self.preprocess(sample.load_rgb())
+        except DataError as exc:
+            return self._error_row(row, str(exc))
+        future = ref.submit(tensor) if ref is not None else None
+        try:
+            inference = self.device.infer(
+                tensor, warmups=self.settings.warmups, repeats=self.settings.repeats, profile=profile
+            )
+        except DeviceError as exc:
+            if future is not None:
+                future.cancel()
+            return self._error_row(row, f"device: {exc}")
+        out_q = _flat_q(inference.outputs)
+        out_f = [
+            float(v)
+            for arr, spec in zip(inference.outputs, info.outputs, strict=False)
+            for v in _dequantise(np.asarray(arr).ravel(), spec)
+        ]
+        score = out_f[self.person_index]
+        row.update({
+            "output_q": out_q, "output_f": out_f, "score": score,
+            "pred": int(score >= self.settings.threshold),
+            "cycles": inference.cycles_median, "latency_us": float(inference.latency_us),
+        })  # fmt: skip
+        if future is not None:
+            host_q = _flat_q(future.result(timeout=HOST_REFERENCE_TIMEOUT_S))
+            row["host_output_q"] = host_q
+            row["host_match"] = host_q == out_q
+        return row
+
+    def _collect_device_facts(self, info: DeviceInfo) -> None:
+        from harness.link.messages import Capability
+
+        if Capability.MEMORY in info.capabilities:
+            try:
+                mem = self.device.memory()
+            except DeviceError as exc:
+                self.errors.append(f"memory: {exc}")
+                mem = None
+        else:
+            mem = None
+        self.manifest["memory"] = mb.memory_dict(self.board, info, self.model, mem)
+
+    def _collect_profile(self, info: DeviceInfo) -> None:
+        try:
+            layers = self.device.profile()
+        except DeviceError as exc:
+            self.errors.append(f"profile: {exc}")
+            return
+        self.manifest["profile"] = mb.profile_list(layers, info.clock_hz)
+
+    def _host_reference(self) -> HostReference | None:
+        try:
+            return HostReference(self.model.data, self.model.label)
+        except ModelError as exc:
+            self.errors.append(f"host reference: {exc}")
+            log.warning("%s; running without host comparison", exc)
+            return None
+
+    def run(self, resume: bool = False) -> RunFolder:
+        from tqdm import tqdm
+
+        if self.log_sink is None:
+            self.log_sink = install_log_sink(self.device)
+        info = self.device.open()
+        if self.log_sink is not None:
+            self.log_sink.attach(self.folder)
+        check_device(info, self.model)
+        self.manifest = self._base_manifest(info)
+        if resume:
+            self._take_existing()
+        else:
+            self._write_manifest("running")
+        self._collect_device_facts(info)
+        planned = self.manifest["dataset"]["count"]
+        remaining = max(0, planned - len(self._done))
+        ref = self._host_reference()
+        bar = tqdm(
+            total=planned,
+            initial=planned - remaining,
+            disable=self.quiet,
+            file=sys.stderr,
+            unit="img",
+            dynamic_ncols=True,
+            desc=f"{self.board.id}/{self.backend}",
+        )
+        last_manifest = time.monotonic()
+        need_profile = not self.manifest.get("profile")
+        try:
+            with _sigterm_as_interrupt():
+                self._write_manifest("running")
+                for sample in self.dataset.iter_samples(self.settings.split, self.settings.limit):
+                    if sample.id in self._done:
+                        continue
+                    row = self._measure(sample, ref, info, profile=need_profile)
+                    if need_profile and row["status"] == "ok":
+                        self._collect_profile(info)
+                        need_profile = False
+                    self._journal.append(row)
+                    self._remember(sample.id, row)
+                    self._seq += 1
+                    before = self._writer.next_part
+                    self._writer.add(row)
+                    if self._writer.next_part != before:
+                        self._journal.clear()
+                    bar.update(1)
+                    bar.set_postfix_str(self.tally.postfix(), refresh=False)
+                    if time.monotonic() - last_manifest >= self.manifest_every_s:
+                        self._write_manifest("running")
+                        last_manifest = time.monotonic()
+        except KeyboardInterrupt:
+            bar.close()
+            self._finish_rows()
+            self._write_manifest("interrupted")
+            self.folder.write_summary(format_summary(self.manifest))
+            raise BenchInterrupted(self.folder, len(self._done)) from None
+        except BaseException as exc:
+            bar.close()
+            self._finish_rows()
+            if isinstance(exc, HarnessError):
+                self.errors.append(str(exc))
+            self._write_manifest("failed")
+            raise
+        finally:
+            if ref is not None:
+                ref.close()
+            if self.log_sink is not None:
+                self.log_sink.close()
+        bar.close()
+        self._finish_rows()
+        self.folder.consolidate()
+        self._write_manifest("complete")
+        self.folder.write_summary(format_summary(self.manifest))
+        return self.folder
+
+    def _finish_rows(self) -> None:
+        """Move buffered rows into a Parquet part; the journal keeps them until that is done."""
+        self._writer.flush()
+        self._journal.clear()

@@ -1,0 +1,75 @@
+"""The text summary ``hil bench`` prints and saves as summary.txt.
+
+It is built from run.json alone, so a summary can be remade from any run folder, and it
+labels latency with where it came from: a cycle counter on a board is a measurement, the
+sim backend's figure is an estimate from the cost model, QEMU counts instructions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f} %" if isinstance(v, int | float) else "n/a"
+
+
+def _ms(us: Any) -> str:
+    return f"{us / 1000:.2f} ms" if isinstance(us, int | float) else "n/a"
+
+
+def format_summary(m: dict[str, Any]) -> str:
+    board = m.get("board") or {}
+    model = m.get("model") or {}
+    data = m.get("dataset") or {}
+    dev = m.get("device") or {}
+    met = m.get("metrics") or {}
+    mem = m.get("memory") or {}
+    settings = m.get("settings") or {}
+    source = m.get("latency_source", "unknown")
+    port = f" on {m['port']}" if m.get("port") else ""
+    lines = [
+        f"run {m.get('run_id', '?')}: {m.get('status', '?')}",
+        f"board    {board.get('id', '?')} ({board.get('name', '?')}) via {m.get('backend', '?')}{port}, "
+        f"engine {dev.get('engine', '?')}, firmware {dev.get('firmware_version', '?')}",
+        f"model    {model.get('name', '?')} ({model.get('bytes', 0):,} B, "
+        f"sha256 {str(model.get('sha256', '?'))[:12]})",
+        f"data     {data.get('name', '?')} ({data.get('count', '?')} images"
+        f"{', synthetic' if data.get('synthetic') else ''}"
+        f"{', split ' + settings['split'] if settings.get('split') else ''})",
+    ]
+    n, n_ok = met.get("n", 0), met.get("n_ok", 0)
+    lines.append(f"images   {n} measured, {n_ok} ok, {met.get('n_error', 0)} errors")
+    if n_ok:
+        lines.append(
+            f"accuracy {_pct(met.get('accuracy'))} (95 % CI {_pct(met.get('accuracy_ci_low'))} - "
+            f"{_pct(met.get('accuracy_ci_high'))}) at threshold {settings.get('threshold', '?')}"
+        )
+        lines.append(
+            f"confusion tp {met.get('tp')} fp {met.get('fp')} tn {met.get('tn')} fn {met.get('fn')}; "
+            f"FPR {_pct(met.get('fpr'))} FNR {_pct(met.get('fnr'))} "
+            f"precision {_pct(met.get('precision'))} recall {_pct(met.get('recall'))}"
+        )
+        lines.append(
+            f"latency  ({source}) p50 {_ms(met.get('latency_us_p50'))}, "
+            f"p90 {_ms(met.get('latency_us_p90'))}, "
+            f"p99 {_ms(met.get('latency_us_p99'))}"
+            + (" - a cost-model estimate, not a measurement" if source == "estimated" else "")
+        )
+        lines.append(
+            f"host     {met.get('host_mismatches', 0)} of {n_ok} outputs differ from the host reference"
+        )
+    if mem:
+        arena = mem.get("arena_used")
+        lines.append(
+            f"memory   arena {arena if arena is not None else '?':,} B of {mem.get('ram_for_arena', 0):,} B "
+            f"RAM for it; model {mem.get('model_bytes', 0):,} B of {mem.get('flash_for_model', 0):,} B flash"
+            if isinstance(arena, int)
+            else f"memory   model {mem.get('model_bytes', 0):,} B"
+        )
+    for err in (m.get("errors") or [])[:5]:
+        lines.append(f"error    {err}")
+    extra = len(m.get("errors") or []) - 5
+    if extra > 0:
+        lines.append(f"error    ... and {extra} more (see run.json)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,198 @@
+"""The ``qemu`` backend: the firmware's portable core on an emulated Cortex-M4.
+
+firmware/qemu builds the core with the test-double engine for QEMU's mps2-an386
+(arm-none-eabi-gcc + newlib); this backend builds it once per process, starts
+``qemu-system-arm -icount shift=0`` with UART0 on a local TCP socket, and talks protocol v1
+to it through ``socket://``. With -icount every guest instruction advances virtual time by
+exactly 1 ns, so the cycles it reports (TimerKind.INSTRUCTIONS) are deterministic: the same
+input gives the same count on every run and every host.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.boards import Board
+from harness.devices.base import SessionDevice, register_backend
+from harness.devices.native import stop_process
+from harness.errors import DeviceError, ToolMissing
+from harness.paths import firmware_dir
+
+log = logging.getLogger(__name__)
+
+ELF_NAME = "vww_qemu.elf"
+BUILD_TIMEOUT_S = 300.0
+LISTEN_TIMEOUT_S = 10.0
+DEFAULT_MACHINE = "mps2-an386"
+
+#: The boot config block (firmware/qemu/bootcfg.h): where QEMU loads it and its layout.
+BOOTCFG_ADDR = 0x203FF000
+BOOTCFG_SIZE = 4096
+BOOTCFG_MAGIC = 0x43575756
+_BOOTCFG_HEAD = struct.Struct("<IBBH6I32s")
+
+_built: dict[Path, Path] = {}
+
+
+def boot_config(board_id: str, input_shape: Sequence[int] | None = None,
+                ops: Sequence[str] | None = None, fail_model: bool = False) -> bytes:
+    """The 4 KiB block that tells the QEMU firmware which board, input shape and layers to report.
+
+    Passing these at start-up (rather than compiling them in) lets one ELF stand in for
+    any model's shape in the conformance suite.
+    """
+    shape = list(input_shape or [])
+    if len(shape) > 6:
+        raise DeviceError(f"the QEMU test double supports at most 6 input dimensions, not {len(shape)}")
+    names = [op.encode("ascii", errors="replace")[:63] for op in (ops or [])][:64]
+    table = b"".join(name + b"\0" for name in names)
+    head = _BOOTCFG_HEAD.pack(
+        BOOTCFG_MAGIC, len(shape), len(names), 1 if fail_model else 0, *(shape + [0] * (6 - len(shape))),
+        board_id.encode()[:31],
+    )
+    block = head + table
+    if len(block) > BOOTCFG_SIZE:
+        raise DeviceError(f"{len(names)} layer names do not fit the QEMU boot config block")
+    return block.ljust(BOOTCFG_SIZE, b"\0")
+
+
+def qemu_source_dir() -> Path:
+    return firmware_dir() / "qemu"
+
+
+def qemu_build_dir() -> Path:
+    """Where make puts the ELF (``HIL_QEMU_BUILD_DIR``, default firmware/qemu/build)."""
+    value = os.environ.get("HIL_QEMU_BUILD_DIR")
+    return Path(value) if value else qemu_source_dir() / "build"
+
+
+def build_qemu_firmware(build_dir: Path | None = None) -> Path:
+    """Cross-compile the core for mps2-an386 (once per process); return the ELF."""
+    build = (build_dir or qemu_build_dir()).resolve()
+    if build in _built:
+        return _built[build]
+    for tool in ("arm-none-eabi-g++", "make"):
+        if shutil.which(tool) is None:
+            raise ToolMissing(
+                f"{tool} is not installed: the QEMU firmware needs gcc-arm-none-eabi, "
+                "libnewlib-arm-none-eabi and make"
+            )
+    source = qemu_source_dir()
+    if not (source / "Makefile").is_file():
+        raise ToolMissing(f"no QEMU firmware project at {source}")
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            proc = subprocess.run(
+                ["make", "-C", str(source), f"BUILD={build}", "-j2"],
+                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"building the QEMU firmware took over {BUILD_TIMEOUT_S:.0f} s") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        log.error("QEMU firmware build failed:\n%s", "\n".join(lines[-20:]))
+        first = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
+        raise DeviceError(f"building the QEMU firmware failed: {first.strip()}")
+    elf = build / ELF_NAME
+    if not elf.is_file():
+        raise DeviceError(f"the QEMU firmware build did not produce {elf}")
+    _built[build] = elf
+    return elf
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def qemu_command(machine: str, elf: Path, port: int, bootcfg: Path | None = None) -> list[str]:
+    cmd = [
+        "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
+        "-icount", "shift=0", "-kernel", str(elf),
+        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off",
+    ]
+    if bootcfg is not None:
+        cmd += ["-device", f"loader,file={bootcfg},addr=0x{BOOTCFG_ADDR:08x},force-raw=on"]
+    return cmd
+
+
+@register_backend("qemu")
+class QemuDevice(SessionDevice):
+    """QEMU running the core's Cortex-M4 build; started on open, always killed on close."""
+
+    backend = "qemu"
+
+    def __init__(
+        self,
+        board: Board,
+        *,
+        elf: Path | None = None,
+        input_shape: Sequence[int] | None = None,
+        ops: Sequence[str] | None = None,
+        fail_model: bool = False,
+        **options: Any,
+    ) -> None:
+        options.setdefault("timeout", 5.0)
+        super().__init__(board, **options)
+        self.elf = elf
+        self.input_shape = tuple(input_shape) if input_shape else None
+        self.ops = tuple(ops) if ops else None
+        self.fail_model = fail_model
+        self.machine = str(board.emulator.get("qemu_machine") or DEFAULT_MACHINE)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def _start(self) -> tuple[str, int]:
+        if shutil.which("qemu-system-arm") is None:
+            raise ToolMissing("qemu-system-arm is not installed (Debian package qemu-system-arm)")
+        elf = self.elf or build_qemu_firmware()
+        port = free_tcp_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix="vww-qemu-")
+        cfg = Path(self._tmp.name) / "bootcfg.bin"
+        cfg.write_bytes(boot_config(self.board.id, self.input_shape, self.ops, self.fail_model))
+        cmd = qemu_command(self.machine, elf, port, cfg)
+        log.debug("starting %s", " ".join(cmd))
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_listening(port)
+        return f"socket://127.0.0.1:{port}", self.board.baud
+
+    def _wait_listening(self, port: int) -> None:
+        """Wait until QEMU accepts connections on its UART socket (it opens it at start-up)."""
+        assert self._proc is not None
+        deadline = time.monotonic() + LISTEN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                first = err.strip().splitlines()[0] if err.strip() else f"exit code {self._proc.returncode}"
+                raise DeviceError(f"qemu-system-arm exited at start-up: {first}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise DeviceError(f"QEMU did not open its UART socket on port {port} within {LISTEN_TIMEOUT_S:.0f} s")
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        stop_process(proc)
+        if proc is not None and proc.stderr is not None:
+            proc.stderr.close()
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            tmp.cleanup()

@@ -1,0 +1,80 @@
+"""The simulated board's process: ``python -m harness.devices.sim_child --model M --board-file B``.
+
+It opens a pseudo-terminal, loads the model into TFLM (which may abort a process, hence
+a process of its own), prints one JSON line ``{"port": "/dev/pts/N", "pid": ...}`` on
+stdout, then serves protocol v1 on the pty until its stdin closes (the parent's lifeline:
+when the parent dies, so does the board) or it is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import tty
+from pathlib import Path
+
+from harness.boards import load_board, load_board_file
+from harness.devices.sim_engine import TflmEngine
+from harness.devices.sim_link import ThrottledLink, grain_bytes
+from harness.link.device_end import DEFAULT_CREDITS, DEFAULT_MAX_PAYLOAD, ByteLink, DeviceEnd, FdLink
+
+log = logging.getLogger("harness.devices.sim_child")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m harness.devices.sim_child")
+    p.add_argument("--model", required=True, type=Path, help="the .tflite file to run")
+    board = p.add_mutually_exclusive_group(required=True)
+    board.add_argument("--board", help="board profile id")
+    board.add_argument("--board-file", type=Path, help="board profile TOML file")
+    p.add_argument("--baud", type=int, default=0, help="throttle the link to this rate (0: unthrottled)")
+    p.add_argument("--max-payload", type=int, default=DEFAULT_MAX_PAYLOAD)
+    p.add_argument("--credits", type=int, default=DEFAULT_CREDITS)
+    return p.parse_args(argv)
+
+
+def _watch_parent() -> None:
+    """Exit as soon as stdin closes: the parent that holds its other end has gone."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        os._exit(0)
+
+
+def open_pty() -> tuple[int, int, str]:
+    """A raw pseudo-terminal: (master fd, slave fd, slave path).
+
+    The slave stays open here too, so that reading the master never fails with EIO
+    between two host connections.
+    """
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, slave, os.ttyname(slave)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="sim_child: %(message)s")
+    board = load_board_file(args.board_file) if args.board_file else load_board(args.board)
+    master, _slave, path = open_pty()
+    engine = TflmEngine(args.model, board)
+    link: ByteLink
+    if args.baud:
+        link = ThrottledLink(FdLink(master, block=grain_bytes(args.baud)), args.baud)
+    else:
+        link = FdLink(master)
+    device = DeviceEnd(link, engine, max_payload=args.max_payload, credits=args.credits)
+    sys.stdout.write(json.dumps({"port": path, "pid": os.getpid()}) + "\n")
+    sys.stdout.flush()
+    threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
+    device.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The nightly matrix: which models run on which boards and backends.
+
+A matrix is a TOML file (see ``matrices/sim.toml``): a ``[nightly]`` table with shared
+settings, a ``[matrix]`` table whose ``models``, ``boards`` and ``backends`` lists are
+crossed (minus ``[[matrix.exclude]]`` entries), and optional explicit ``[[cell]]``
+tables. Relative paths resolve against the matrix file, so a matrix means the same
+thing from any working directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.report.regress import Policy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_MODEL = "default"  # the model the project ships (run_bench(model=None))
+KNOWN_NIGHTLY_KEYS = {"out", "limit", "dataset", "threshold", "warmups", "repeats", "window",
+                      "latency_k", "latency_rel_floor", "min_latency_history",
+                      "min_accuracy_history", "name"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str | None
+    board: str
+    backend: str
+    dataset: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model or DEFAULT_MODEL} @ {self.board}/{self.backend}"
+
+
+@dataclass
+class Matrix:
+    path: Path
+    name: str
+    cells: list[Cell]
+    out: Path | None
+    limit: int | None
+    threshold: float
+    warmups: int
+    repeats: int
+    policy: Policy = field(default_factory=Policy)
+
+
+def _model(value: Any, base: Path) -> str | None:
+    text = str(value)
+    if text == DEFAULT_MODEL:
+        return None
+    if text.endswith(".tflite") and not Path(text).is_absolute():
+        return str((base / text).resolve())
+    return text
+
+
+def _path(value: Any, base: Path) -> str | None:
+    if value in (None, ""):
+        return None
+    p = Path(str(value)).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _str_list(table: dict[str, Any], key: str, where: str) -> list[str]:
+    v = table.get(key)
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+        raise ConfigError(f"{where}: '{key}' must be a non-empty list of strings")
+    return v
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Parse and check a matrix file; every mistake is one ConfigError line."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"matrix file {path} not found") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"matrix file {path} is not valid TOML: {exc}") from exc
+    base = path.resolve().parent
+    nightly = data.get("nightly", {})
+    if not isinstance(nightly, dict):
+        raise ConfigError(f"{path}: [nightly] must be a table")
+    unknown = set(nightly) - KNOWN_NIGHTLY_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown [nightly] keys: {', '.join(sorted(unknown))}")
+    dataset = _path(nightly.get("dataset"), base)
+    cells: list[Cell] = []
+    m = data.get("matrix")
+    if m is not None:
+        if not isinstance(m, dict):
+            raise ConfigError(f"{path}: [matrix] must be a table")
+        models = _str_list(m, "models", f"{path} [matrix]")
+        boards = _str_list(m, "boards", f"{path} [matrix]")
+        backends = _str_list(m, "backends", f"{path} [matrix]")
+        excludes = m.get("exclude", [])
+        if not isinstance(excludes, list) or not all(isinstance(e, dict) for e in excludes):
+            raise ConfigError(f"{path}: [[matrix.exclude]] entries must be tables")
+        for model, board, backend in product(models, boards, backends):
+            here = {"model": model, "board": board, "backend": backend}
+            if any(all(here.get(k) == v for k, v in e.items()) for e in excludes):
+                continue
+            cells.append(Cell(_model(model, base), board, backend, dataset))
+    for i, c in enumerate(data.get("cell", []) or []):
+        if not isinstance(c, dict) or not {"board", "backend"} <= set(c):
+            raise ConfigError(f"{path}: [[cell]] #{i + 1} needs at least board and backend")
+        cells.append(Cell(_model(c.get("model", DEFAULT_MODEL), base), str(c["board"]),
+                          str(c["backend"]), _path(c.get("dataset"), base) or dataset))
+    if not cells:
+        raise ConfigError(f"{path}: no cells (add a [matrix] table or [[cell]] entries)")
+    seen: set[Cell] = set()
+    dupes = [c.name for c in cells if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
+    if dupes:
+        raise ConfigError(f"{path}: cells listed twice: {', '.join(dupes)}")
+    try:
+        policy = Policy(
+            window=int(nightly.get("window", Policy.window)),
+            latency_k=float(nightly.get("latency_k", Policy.latency_k)),
+            latency_rel_floor=float(nightly.get("latency_rel_floor", Policy.latency_rel_floor)),
+            min_latency_history=int(nightly.get("min_latency_history",
+                                                Policy.min_latency_history)),
+            min_accuracy_history=int(nightly.get("min_accuracy_history",
+                                                 Policy.min_accuracy_history)),
+        )
+        limit = nightly.get("limit")
+        return Matrix(
+            path=path, name=str(nightly.get("name", path.stem)), cells=cells,
+            out=Path(_path(nightly["out"], base) or "") if nightly.get("out") else None,
+            limit=int(limit) if limit is not None else None,
+            threshold=float(nightly.get("threshold", 0.5)),
+            warmups=int(nightly.get("warmups", 1)), repeats=int(nightly.get("repeats", 1)),
+            policy=policy)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: bad value in [nightly]: {exc}") from exc

@@ -1,0 +1,163 @@
+"""``hil nightly``: run a matrix, add the runs to the history, check, and tell CI.
+
+One pass: run every cell through the bench runner (a cell whose backend or board is
+absent raises ToolMissing and is skipped with that reason), write each new run's
+report, refresh the DuckDB history index, check each new run against the recent runs
+of its cell, then write the nightly page with trend plots, a Markdown summary for the
+CI job summary, JUnit XML for CI test views and OpenMetrics lines for dashboards. The
+exit code is 1 on a regression or a failed cell, so a CI job turns red.
+
+The runner is injectable (``runner=``) so the cell loop is testable without the bench.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, HarnessError, ToolMissing
+from harness.paths import reports_dir
+from harness.report import ci_outputs, trends
+from harness.report.history import History
+from harness.report.matrix import Cell, Matrix, load_matrix
+from harness.report.regress import Check, check_accuracy, check_latency
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[..., Path]
+
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str
+    reason: str = ""
+    run_dir: Path | None = None
+    report: Path | None = None
+    row: dict[str, Any] | None = None
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def regressed(self) -> bool:
+        return any(c.regressed for c in self.checks)
+
+
+@dataclass
+class NightlyResult:
+    matrix: Matrix
+    out: Path
+    outcomes: list[CellOutcome]
+    history_runs: int
+    summary_path: Path
+    html_path: Path
+    junit_path: Path
+    metrics_path: Path
+
+    @property
+    def regressions(self) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.regressed]
+
+    @property
+    def exit_code(self) -> int:
+        failed = any(o.status == FAILED for o in self.outcomes)
+        return 1 if self.regressions or failed else 0
+
+
+def bench_runner() -> Runner:
+    """The real bench runner; imported here so the report side works without it."""
+    try:
+        from harness.bench.api import run_bench
+    except ImportError as exc:
+        raise ConfigError(f"hil nightly needs the bench runner (harness.bench.api): {exc}") from exc
+    return run_bench
+
+
+def _run_cell(cell: Cell, m: Matrix, runs_dir: Path, limit: int | None,
+              runner: Runner, write_reports: bool) -> CellOutcome:
+    from harness.report.run_report import write_report
+
+    started = time.perf_counter()
+    try:
+        run_dir = runner(board=cell.board, backend=cell.backend, model=cell.model,
+                         dataset=cell.dataset, out_dir=runs_dir, limit=limit,
+                         threshold=m.threshold, warmups=m.warmups, repeats=m.repeats, quiet=True)
+    except ToolMissing as exc:
+        log.info("skipping %s: %s", cell.name, exc)
+        return CellOutcome(cell, SKIPPED, str(exc), seconds=time.perf_counter() - started)
+    except HarnessError as exc:
+        log.warning("cell %s failed: %s", cell.name, exc)
+        return CellOutcome(cell, FAILED, f"{type(exc).__name__}: {exc}",
+                           seconds=time.perf_counter() - started)
+    outcome = CellOutcome(cell, OK, run_dir=Path(run_dir))
+    if write_reports:
+        try:
+            outcome.report = write_report(Path(run_dir))
+        except HarnessError as exc:
+            outcome.reason = f"report not written: {exc}"
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def check_run(history: History, row: dict[str, Any], m: Matrix) -> list[Check]:
+    prev = history.previous(row, m.policy.window)
+    acc = check_accuracy(
+        row.get("correct"), row.get("n_ok"),
+        [(int(p["correct"]), int(p["n_ok"])) for p in prev
+         if p.get("correct") is not None and p.get("n_ok")], m.policy)
+    lat = check_latency(row.get("latency_us_p50"), [p["latency_us_p50"] for p in prev
+                                                    if p.get("latency_us_p50") is not None],
+                        m.policy)
+    return [acc, lat]
+
+
+def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = None,
+                dry_history: bool = False, runner: Runner | None = None,
+                write_reports: bool = True) -> NightlyResult:
+    """Run the matrix (unless ``dry_history``) and write the pages; see the module doc."""
+    m = load_matrix(matrix_path)
+    out = out or m.out or reports_dir() / "nightly"
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    limit = limit if limit is not None else m.limit
+    outcomes: list[CellOutcome] = []
+    if not dry_history:
+        run = runner or bench_runner()
+        for cell in m.cells:
+            log.info("nightly cell %s", cell.name)
+            outcomes.append(_run_cell(cell, m, runs_dir, limit, run, write_reports))
+    with History(out) as history:
+        history.refresh()
+        for o in outcomes:
+            if o.status == OK and o.run_dir is not None:
+                o.row = history.run_row(o.run_dir)
+                if o.row is None:
+                    o.status, o.reason = FAILED, "the runner returned a folder without run.json"
+                    continue
+                o.checks = check_run(history, o.row, m)
+        total = history.count()
+        page = trends.nightly_page(m, outcomes, history, out)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    html_path = out / "nightly.html"
+    html_path.write_text(page, encoding="utf-8")
+    summary = ci_outputs.markdown(m, outcomes, total, stamp, html_path)
+    summary_path = out / "summary.md"
+    summary_path.write_text(summary, encoding="utf-8")
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step:
+        with open(step, "a", encoding="utf-8") as fh:
+            fh.write(summary)
+    junit_path = out / "junit.xml"
+    junit_path.write_text(ci_outputs.junit(m, outcomes), encoding="utf-8")
+    metrics_path = out / "metrics.prom"
+    metrics_path.write_text(ci_outputs.openmetrics(outcomes), encoding="utf-8")
+    return NightlyResult(m, out, outcomes, total, summary_path, html_path, junit_path,
+                         metrics_path)

@@ -1,0 +1,128 @@
+"""The report pages in a real browser: every plot decodes, the console stays silent.
+
+Headless Chromium loads each page from disk with networking switched off. The page's
+own check script (harness.report.html.CHECK_SCRIPT) marks ``<html>`` with how many
+images it has and which failed to decode or lay out; ``--dump-dom`` returns the DOM
+after the load event, and ``--enable-logging=stderr`` prints every console message
+(errors, CSP violations, blocked requests) as a ``CONSOLE`` line. Two deliberately
+broken pages check that both detectors do detect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.report.html import img, page, section
+from harness.report.synth import SynthSpec, write_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0", "--hide-scrollbars"]
+
+
+def browse(html: Path, tmp: Path, screenshot: Path | None = None,
+           size: tuple[int, int] = (1280, 2400)) -> tuple[str, list[str]]:
+    """(DOM after load, console lines) for a local page; optionally a screenshot."""
+    profile = tmp / f"profile-{html.stem}-{'shot' if screenshot else 'dom'}"
+    args = [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}"]
+    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    proc = subprocess.run([*args, html.resolve().as_uri()], capture_output=True, text=True,
+                          timeout=90, check=False)
+    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, console
+
+
+def marker(dom: str) -> dict[str, str]:
+    m = re.search(r"<html[^>]*>", dom)
+    assert m, "no <html> element in the dumped DOM"
+    return dict(re.findall(r'(data-[\w-]+)="([^"]*)"', m.group(0)))
+
+
+def check_page(html: Path, tmp: Path, min_plots: int, shot_name: str,
+               size: tuple[int, int] = (1280, 2400)) -> dict[str, Any]:
+    dom, console = browse(html, tmp)
+    mk = marker(dom)
+    assert mk.get("data-checked") == "1", "the page's check script did not run"
+    assert mk.get("data-plots-failed") == "", f"plots that did not render: {mk}"
+    assert int(mk["data-plots"]) >= min_plots
+    assert console == [], console
+    shot = tmp / shot_name
+    _, console = browse(html, tmp, screenshot=shot, size=size)
+    assert console == [], console
+    from PIL import Image, ImageStat
+
+    with Image.open(shot) as im:
+        assert im.size == size
+        assert max(ImageStat.Stat(im.convert("L")).stddev) > 10  # not a blank page
+    keep = os.environ.get("HIL_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot_name)
+    return mk
+
+
+def test_run_report_renders(tmp_path: Path) -> None:
+    from harness.report.run_report import write_report
+
+    run = write_run(tmp_path, SynthSpec(n=240, seed=3))
+    mk = check_page(write_report(run), tmp_path, min_plots=12, shot_name="report.png",
+                    size=(1280, 3200))
+    assert int(mk["data-plots"]) >= 9 + 8  # 9 plots and at least 8 thumbnails
+
+
+def test_damaged_run_report_renders(tmp_path: Path) -> None:
+    from harness.report.run_report import write_report
+
+    run = write_run(tmp_path, SynthSpec(n=40, seed=4, images=False, model_name="<b>x</b>"))
+    (run / "results.parquet").write_bytes(b"PAR1 truncated")
+    check_page(write_report(run), tmp_path, min_plots=2, shot_name="damaged.png")
+
+
+def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
+    from harness.report.compare import write_comparison
+    from harness.report.nightly import run_nightly
+
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[matrix]\nmodels = ["default"]\nboards = ["nano33", "esp32cam"]\n'
+                      'backends = ["sim"]\n')
+    night = {"n": 0}
+
+    def runner(**kw: Any) -> Path:
+        spec = SynthSpec(n=80, seed=night["n"] * 3 + len(kw["board"]), board=kw["board"],
+                         images=False, created=datetime(2026, 11, 1, tzinfo=timezone.utc)
+                         + timedelta(days=night["n"]))
+        return write_run(kw["out_dir"], spec)
+
+    for n in range(3):
+        night["n"] = n
+        res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == 2))
+    check_page(res.html_path, tmp_path, min_plots=6, shot_name="nightly.png")
+    runs = sorted((tmp_path / "hist" / "runs").glob("2026*"))
+    cmp = write_comparison(runs[-4:], tmp_path / "compare.html")
+    check_page(cmp, tmp_path, min_plots=3, shot_name="compare.png")
+
+
+def test_detectors_catch_a_broken_plot_and_console_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.html"
+    broken.write_text(page("t", "s", [section("x", img("data:image/png;base64,AAAA", "bad plot"))]))
+    mk = marker(browse(broken, tmp_path)[0])
+    assert mk["data-plots-failed"] == "bad plot"
+
+    noisy = tmp_path / "noisy.html"
+    noisy.write_text('<!DOCTYPE html><html><body><img src="https://example.invalid/x.png">'
+                     "<script>console.error('boom')</script></body></html>")
+    _, console = browse(noisy, tmp_path)
+    assert any("boom" in ln for ln in console)

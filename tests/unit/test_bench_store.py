@@ -1,0 +1,122 @@
+"""The run folder: typed rows in parts, consolidation, resume bookkeeping, atomic manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from harness.bench.store import (
+    RESULTS_NAME,
+    RowWriter,
+    RunFolder,
+    new_run_id,
+    part_files,
+    read_results,
+    rows_table,
+)
+from harness.errors import ConfigError
+
+
+def _row(i: int, **extra: Any) -> dict[str, Any]:
+    row = {
+        "seq": i,
+        "image_id": f"img{i}",
+        "path": f"img{i}.png",
+        "split": "test",
+        "label": i % 2,
+        "status": "ok",
+        "error": None,
+        "output_q": [1, -1],
+        "output_f": [0.5, 0.25],
+        "score": 0.25,
+        "pred": 0,
+        "cycles": 1000 + i,
+        "latency_us": 15.6,
+        "host_output_q": [1, -1],
+        "host_match": True,
+    }
+    row.update(extra)
+    return row
+
+
+def test_rows_table_has_the_schema_types() -> None:
+    t = rows_table([_row(0, sg_lighting="dark"), _row(1, status="error", error="bad", pred=None)])
+    assert t.schema.field("seq").type == pa.int32()
+    assert t.schema.field("label").type == pa.int8()
+    assert t.schema.field("output_q").type == pa.list_(pa.int32())
+    assert t.schema.field("output_f").type == pa.list_(pa.float32())
+    assert t.schema.field("host_match").type == pa.bool_()
+    assert t.column("sg_lighting").to_pylist() == ["dark", None]
+    assert t.column("pred").to_pylist() == [0, None]
+
+
+def test_writer_writes_parts_in_batches_and_reader_joins_them(tmp_path: Path) -> None:
+    w = RowWriter(tmp_path, batch_rows=3, batch_s=1e9)
+    for i in range(7):
+        w.add(_row(i))
+    assert len(part_files(tmp_path)) == 2 and w.pending == 1
+    w.flush()
+    assert [p.name for p in part_files(tmp_path)] == [f"results-0000{i}.parquet" for i in range(3)]
+    table = read_results(tmp_path)
+    assert table is not None and table.column("image_id").to_pylist() == [f"img{i}" for i in range(7)]
+
+
+def test_parts_with_different_subgroups_are_joined(tmp_path: Path) -> None:
+    w = RowWriter(tmp_path, batch_rows=1)
+    w.add(_row(0, sg_age=3))
+    w.add(_row(1, sg_lighting="dark"))
+    table = read_results(tmp_path)
+    assert table is not None
+    assert table.column("sg_age").to_pylist() == [3, None]
+    assert table.column("sg_lighting").to_pylist() == [None, "dark"]
+
+
+def test_consolidate_then_resume_keeps_every_row_once(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "r1")
+    w = RowWriter(folder.path, batch_rows=2)
+    for i in range(4):
+        w.add(_row(i))
+    folder.consolidate()
+    assert (folder.path / RESULTS_NAME).is_file() and not part_files(folder.path)
+    # a kill between writing results.parquet and deleting the parts leaves both
+    pq.write_table(rows_table([_row(3)]), folder.path / "results-00007.parquet")
+    table, next_part = folder.prepare_resume()
+    assert table is not None and table.column("image_id").to_pylist() == [f"img{i}" for i in range(4)]
+    assert next_part == 1
+    assert not (folder.path / RESULTS_NAME).exists()
+
+
+def test_manifest_is_replaced_atomically(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "r2")
+    folder.write_manifest({"schema_version": 1, "status": "running"})
+    folder.write_manifest({"schema_version": 1, "status": "complete"})
+    assert json.loads((folder.path / "run.json").read_text())["status"] == "complete"
+    assert [p.name for p in folder.path.iterdir()] == ["run.json"]
+
+
+def test_find_by_id_and_path(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "r3")
+    folder.write_manifest({"schema_version": 1})
+    assert RunFolder.find("r3", tmp_path).path == folder.path
+    assert RunFolder.find(folder.path).path == folder.path
+    with pytest.raises(ConfigError, match="no run 'nope' to resume"):
+        RunFolder.find("nope", tmp_path)
+
+
+def test_create_refuses_an_existing_folder(tmp_path: Path) -> None:
+    RunFolder.create(tmp_path, "r4")
+    with pytest.raises(ConfigError, match="already exists"):
+        RunFolder.create(tmp_path, "r4")
+
+
+def test_run_id_format() -> None:
+    rid = new_run_id("nano33", "sim")
+    stamp, board, backend, tail = rid.split("-")
+    assert len(stamp) == 16 and stamp.endswith("Z") and "T" in stamp
+    assert (board, backend) == ("nano33", "sim") and len(tail) == 6
+    int(tail, 16)

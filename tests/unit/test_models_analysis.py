@@ -1,0 +1,147 @@
+"""`hil analyze`: MAC counts checked against independent counts, arena from real TFLM, fit."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.boards import list_boards, load_board
+from harness.errors import ModelError
+from harness.models.analysis import analyze
+from harness.models.tflm_child import ArenaReport, parse_allocations
+from harness.models.zoo import resolve_model
+from harness.paths import reference_models_dir
+
+# MobileNetV1, Howard et al. 2017, table 1: (pointwise filters at alpha 1, depthwise stride).
+PAPER_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
+    (1024, 2),
+    (1024, 1),
+]
+
+
+def hand_count_macs(alpha: float, res: int, channels: int, classes: int = 2) -> int:
+    """MACs of MobileNetV1 from the paper's table, BN folded, pooling and softmax free."""
+    size = math.ceil(res / 2)
+    c = int(32 * alpha)
+    macs = size * size * 3 * 3 * channels * c
+    for filters, stride in PAPER_BLOCKS:
+        size = math.ceil(size / stride)
+        n = int(filters * alpha)
+        macs += size * size * 9 * c + size * size * c * n
+        c = n
+    return macs + c * classes
+
+
+def h5_count_macs(path: Path) -> int:
+    """MACs from the layer configs and kernel shapes stored in a Keras HDF5 file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        config = json.loads(f.attrs["model_config"])
+        weights = f["model_weights"]
+        size = None
+        macs = 0
+        for layer in config["config"]["layers"]:
+            cfg, kind = layer["config"], layer["class_name"]
+            if kind == "InputLayer":
+                size = cfg["batch_input_shape"][1]
+            if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+                continue
+            g = weights[cfg["name"]][cfg["name"]]
+            kernel = next(v for k, v in g.items() if "kernel" in k).shape
+            if kind == "Dense":
+                macs += kernel[0] * kernel[1]
+                continue
+            size = math.ceil(size / cfg["strides"][0])
+            kh, kw, cin, cout = kernel
+            macs += size * size * kh * kw * (cin * cout if kind == "Conv2D" else cin * cout)
+        return macs
+
+
+@pytest.fixture(scope="module")
+def reference() -> Path:
+    ref = reference_models_dir()
+    if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").is_file():
+        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
+    return ref
+
+
+def test_mlperf_macs_agree_with_independent_counts(reference: Path) -> None:
+    a = analyze(reference / "mlperf_tiny_vww_96_int8.tflite", arena=False)
+    assert a.total_macs == hand_count_macs(0.25, 96, 3)
+    assert a.total_macs == h5_count_macs(reference / "mlperf_tiny_vww_96.h5")
+    assert len(a.pairs) == 13 and all(p.agrees for p in a.pairs)
+    assert a.flash_bytes == 333_288
+
+
+def test_mlperf_arena_from_tflm_and_fit(reference: Path) -> None:
+    boards = list_boards()
+    a = analyze(reference / "mlperf_tiny_vww_96_int8.tflite", boards)
+    assert a.arena_bytes is not None and a.arena_32bit_bytes is not None
+    # the arena holds at least the two largest coexisting activations, and less than 256 KiB
+    assert a.peak_activation_bytes <= a.arena_32bit_bytes < a.arena_bytes < 256 * 1024
+    for est in a.boards:
+        assert est.fit.fits, est.fit.reason()
+        assert est.latency_ms > 0
+    # more clock, same cost model form: the estimate scales with cycles / clock
+    nano = next(b for b in a.boards if b.board == "nano33")
+    assert nano.latency_ms == pytest.approx(nano.cycles / load_board("nano33").clock_hz * 1e3)
+
+
+def test_shipped_default_fits_both_boards() -> None:
+    path = resolve_model(None)
+    a = analyze(path, list_boards())
+    assert a.total_macs == hand_count_macs(0.25, 96, 3)
+    assert all(p.agrees for p in a.pairs)
+    nano = load_board("nano33")
+    assert a.flash_bytes <= nano.flash_for_model
+    assert (a.arena_32bit_bytes or 0) + a.input_bytes <= nano.ram_for_arena
+    assert all(b.fit.fits for b in a.boards)
+
+
+def test_analyze_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["analyze", "--json", "--board", "nano33"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_macs"] == sum(layer["macs"] for layer in data["layers"])
+    assert data["boards"][0]["board"] == "nano33"
+    assert data["arena_bytes_host"] > 0
+
+
+def test_truncated_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    bad = tmp_path / "cut.tflite"
+    bad.write_bytes(resolve_model(None).read_bytes()[:4000])
+    with pytest.raises(ModelError):
+        analyze(bad, arena=False)
+    assert main(["analyze", str(bad)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hil analyze: error:")
+
+
+def test_float_model_refused(reference: Path) -> None:
+    with pytest.raises(ModelError, match="float32 input"):
+        analyze(reference / "mlperf_tiny_vww_96_float.tflite", arena=False)
+
+
+def test_allocation_report_parsing() -> None:
+    text = """[RecordingMicroAllocator] Arena allocation total 1000 bytes
+[RecordingMicroAllocator] Arena allocation head 600 bytes
+[RecordingMicroAllocator] Arena allocation tail 400 bytes
+[RecordingMicroAllocator] 'TfLiteEvalTensor data' used 240 bytes with alignment overhead (requested 240 bytes for 10 allocations)
+[RecordingMicroAllocator] 'Persistent buffer data' used 100 bytes with alignment overhead (requested 96 bytes for 2 allocations)
+[RecordingMicroAllocator] 'NodeAndRegistration struct' used 60 bytes with alignment overhead (requested 60 bytes for 1 NodeAndRegistration structs)
+"""  # noqa: E501
+    r = parse_allocations(text)
+    assert (r.total, r.head, r.tail) == (1000, 600, 400)
+    assert r.parts["Persistent buffer data"] == 100
+    # pointer-heavy parts halve on a 32-bit target, int32 kernel data does not
+    assert r.estimate_32bit == 1000 - (240 + 60) // 2
+    assert ArenaReport(10, 10, 0).estimate_32bit == 10
+    with pytest.raises(ModelError):
+        parse_allocations("nothing here")

@@ -1,0 +1,182 @@
+"""The nightly loop with an injected runner: skips, failures, regressions and CI outputs."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError, DeviceError, ToolMissing
+from harness.report.ci_outputs import md
+from harness.report.matrix import load_matrix
+from harness.report.nightly import run_nightly
+from harness.report.synth import SynthSpec, write_run
+
+MATRIX = """
+[nightly]
+name = "t"
+limit = 40
+window = 5
+min_latency_history = 2
+[matrix]
+models = ["default", "m<b>|x"]
+boards = ["nano33", "esp32cam"]
+backends = ["sim"]
+[[matrix.exclude]]
+model = "m<b>|x"
+board = "esp32cam"
+[[cell]]
+board = "nano33"
+backend = "qemu"
+"""
+
+
+class FakeBench:
+    """Writes synthetic runs; night N can be made slower or less accurate per board."""
+
+    def __init__(self) -> None:
+        self.night = 0
+        self.slow: set[str] = set()
+        self.blunt: set[str] = set()
+        self.fail: set[str] = set()
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **kw: Any) -> Path:
+        self.calls.append(kw)
+        if kw["backend"] == "qemu":
+            raise ToolMissing("qemu-system-arm found, firmware ELF not built")
+        if kw["board"] in self.fail:
+            raise DeviceError("device stopped answering")
+        board = kw["board"]
+        spec = SynthSpec(
+            n=kw["limit"] * 5, seed=self.night * 11 + len(board) + len(str(kw["model"])),
+            board=board, model_name=str(kw["model"] or "default"), images=False,
+            created=datetime(2026, 11, 1, 3, tzinfo=timezone.utc) + timedelta(days=self.night),
+            latency_ms=(300.0 if board in self.slow else 180.0),
+            separation=(0.4 if board in self.blunt else 2.2))
+        return write_run(kw["out_dir"], spec)
+
+
+@pytest.fixture()
+def matrix(tmp_path: Path) -> Path:
+    p = tmp_path / "m.toml"
+    p.write_text(MATRIX)
+    return p
+
+
+def test_matrix_cells(matrix: Path) -> None:
+    m = load_matrix(matrix)
+    assert [c.name for c in m.cells] == ["default @ nano33/sim", "default @ esp32cam/sim",
+                                         "m<b>|x @ nano33/sim", "default @ nano33/qemu"]
+    assert m.limit == 40 and m.policy.window == 5
+
+
+@pytest.mark.parametrize(("text", "msg"), [
+    ("[matrix]\nmodels = []\nboards=['a']\nbackends=['sim']", "non-empty list"),
+    ("[nightly]\nlimt = 3\n[[cell]]\nboard='a'\nbackend='sim'", "unknown [nightly] keys: limt"),
+    ("[[cell]]\nboard='a'", "needs at least board and backend"),
+    ("[nightly]\n", "no cells"),
+    ("[[cell]]\nboard='a'\nbackend='sim'\n[[cell]]\nboard='a'\nbackend='sim'", "listed twice"),
+    ("[[cell]\n", "not valid TOML"),
+    ("[nightly]\nlimit='x'\n[[cell]]\nboard='a'\nbackend='sim'", "bad value"),
+])
+def test_matrix_errors_are_one_line(tmp_path: Path, text: str, msg: str) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+        load_matrix(p)
+
+
+def test_missing_matrix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_matrix(tmp_path / "none.toml")
+
+
+def test_nightly_detects_regressions_and_reports(matrix: Path, tmp_path: Path) -> None:
+    bench = FakeBench()
+    out = tmp_path / "hist"
+    for night in range(3):
+        bench.night = night
+        res = run_nightly(matrix, out, runner=bench, write_reports=False)
+        assert res.exit_code == 0, res.summary_path.read_text()
+    assert bench.calls[0]["out_dir"] == out / "runs" and bench.calls[0]["limit"] == 40
+    assert bench.calls[0]["model"] is None  # "default" means the shipped model
+    bench.night = 3
+    bench.slow = {"esp32cam"}
+    bench.blunt = {"nano33"}
+    res = run_nightly(matrix, out, runner=bench)
+    assert res.exit_code == 1
+    by_name = {o.cell.name: o for o in res.outcomes}
+    assert [c.name for c in by_name["default @ esp32cam/sim"].checks if c.regressed] == ["latency"]
+    assert [c.name for c in by_name["default @ nano33/sim"].checks if c.regressed] == ["accuracy"]
+    assert [c.name for c in by_name["m<b>|x @ nano33/sim"].checks if c.regressed] == ["accuracy"]
+    qemu = by_name["default @ nano33/qemu"]
+    assert qemu.status == "skipped" and "firmware ELF not built" in qemu.reason
+    assert res.history_runs == 12
+
+    summary = res.summary_path.read_text()
+    assert "regressions found" in summary and "m&lt;b&gt;\\|x @ nano33/sim" in summary
+    assert "skipped: qemu-system-arm found, firmware ELF not built" in summary
+
+    suite = ET.parse(res.junit_path).getroot()
+    assert suite.get("tests") == "7" and suite.get("failures") == "3"
+    assert suite.get("skipped") == "1" and suite.get("errors") == "0"
+
+    prom = res.metrics_path.read_text().splitlines()
+    assert prom[-1] == "# EOF"
+    assert any(line.startswith('hil_regression{model="default",board="esp32cam",backend="sim",'
+                               'check="latency"} 1') for line in prom)
+    assert any('model="m<b>|x"' in line for line in prom)
+    assert "# UNIT hil_latency_p50_seconds seconds" in prom
+
+    page = res.html_path.read_text()
+    assert page.count('class="plot"') == 6
+    assert "m&lt;b&gt;|x" in page and "<b>|x" not in page
+    assert 'href="runs/' in page
+
+
+def test_failed_cell_fails_the_night(matrix: Path, tmp_path: Path) -> None:
+    bench = FakeBench()
+    bench.fail = {"esp32cam"}
+    res = run_nightly(matrix, tmp_path / "h", runner=bench, write_reports=False)
+    assert res.exit_code == 1
+    failed = [o for o in res.outcomes if o.status == "failed"]
+    assert len(failed) == 1 and "DeviceError: device stopped answering" in failed[0].reason
+    suite = ET.parse(res.junit_path).getroot()
+    assert suite.get("errors") == "1"
+
+
+def test_history_only_rebuilds_pages(matrix: Path, tmp_path: Path) -> None:
+    bench = FakeBench()
+    run_nightly(matrix, tmp_path / "h", runner=bench, write_reports=False)
+    res = run_nightly(matrix, tmp_path / "h", dry_history=True,
+                      runner=lambda **kw: pytest.fail("no cell may run"))
+    assert res.outcomes == [] and res.exit_code == 0 and res.history_runs == 3
+
+
+def test_github_step_summary_is_appended(matrix: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    run_nightly(matrix, tmp_path / "h", runner=FakeBench(), write_reports=False)
+    assert "## Nightly t" in step.read_text()
+
+
+def test_markdown_escaping() -> None:
+    assert md("<script>|`x`\n") == "&lt;script&gt;\\|\\`x\\` "
+
+
+def test_sample_matrix_parses() -> None:
+    m = load_matrix(Path(__file__).resolve().parents[2] / "matrices" / "sim.toml")
+    assert {c.backend for c in m.cells} >= {"sim"}
+    assert all(c.board in ("nano33", "esp32cam") for c in m.cells)
+
+
+def test_existing_history_runs_do_not_count_as_tonight(matrix: Path, tmp_path: Path) -> None:
+    write_run(tmp_path / "h" / "runs", SynthSpec(n=30, images=False))
+    res = run_nightly(matrix, tmp_path / "h", runner=FakeBench(), write_reports=False)
+    assert len([o for o in res.outcomes if o.status == "ok"]) == 3
+    assert res.history_runs == 4
