@@ -100,6 +100,26 @@ def _tree_rss_kib(root_pid: int) -> int:
     return sum(rss.get(p, 0) for p in tree)
 
 
+def _tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time of ``root_pid``'s descendants, including reaped ones (cutime/cstime).
+
+    Pool workers are children of the forkserver, which reaps them, so its cumulative
+    child times hold the workers' CPU after the pool has closed.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == root_pid:  # a direct child (the forkserver)
+            total += sum(int(f) for f in fields[11:15]) / ticks
+    return total
+
+
 def measure(src: Path, out: Path, workers: int) -> dict[str, float]:
     """One build in this process; returns rate and peak RSS (MiB) of the process tree."""
     from harness.data.importer import import_dataset
@@ -114,8 +134,10 @@ def measure(src: Path, out: Path, workers: int) -> dict[str, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     import_dataset(src, out, license_id="cc0-1.0", workers=workers, force=True)
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0 + _tree_cpu_seconds(os.getpid())
     done.set()
     sampler.join(timeout=5)
     n = json.loads((out / "dataset.json").read_text())["total"]
@@ -123,6 +145,7 @@ def measure(src: Path, out: Path, workers: int) -> dict[str, float]:
         "images": n,
         "seconds": dt,
         "rate": n / dt,
+        "cpu_ms_per_image": 1000 * cpu / n,
         "rss_parent_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_tree_mib": peak[0] / 1024,
     }
@@ -161,6 +184,14 @@ def main() -> int:
     print(f"build {args.n} images, 1 worker : {one['rate']:7.1f} images/s ({one['seconds']:.1f}s)")
     print(f"build {args.n} images, 2 workers: {two['rate']:7.1f} images/s ({two['seconds']:.1f}s)")
     print(f"speed-up 2 vs 1 workers: {two['rate'] / one['rate']:.2f}x   (target rate >= 200 images/s)")
+    print(
+        f"CPU per image: {one['cpu_ms_per_image']:.2f} ms (1 worker), {two['cpu_ms_per_image']:.2f} ms "
+        f"(2 workers, incl. parent); on 2 idle cores that bounds the rate at "
+        f"{2000 / two['cpu_ms_per_image']:.0f} images/s"
+    )
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1):
+        print(f"note: load average {load:.1f} on {os.cpu_count()} cores: wall-clock rates are not reliable")
     for label, r in ((f"{args.small:>6}", low), (f"{args.n:>6}", two)):
         print(
             f"peak RSS at {label} sources (2 workers): parent {r['rss_parent_mib']:.0f} MiB, "

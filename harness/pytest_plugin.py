@@ -10,6 +10,13 @@ How a device is chosen (the same tests in ``tests/hil/`` run on every backend):
   that cannot be opened or does not answer fails the tests with the link's one-line error;
 * ``--backend sim|native|qemu|renode``: that backend standing in for the board.
 
+The benchmark behind the accuracy and latency tests runs once per session (fixture
+``bench_run``) on ``--dataset``, or by default on a set where the board's accuracy
+threshold means something for the model: real photos (the smoke set) for a model trained
+on real data, 150 held-out synthetic images for a model trained on synthetic images (the
+shipped default). Thresholds come from the board profile's ``[bench]`` table unless
+``--min-accuracy``/``--max-latency-ms`` override them.
+
 Markers: ``board`` (needs a device; skipped when none is available), ``hardware`` (needs
 a real board: skipped unless the backend is ``serial``), ``emulator(name)`` (skipped when
 that emulator is not installed).
@@ -33,6 +40,9 @@ if TYPE_CHECKING:
 DEFAULT_BOARD = "nano33"
 BACKENDS = ("serial", "sim", "native", "qemu", "renode")
 EMULATOR_TOOLS = {"renode": "renode", "qemu": "qemu-system-arm"}
+#: synthetic held-out set for models trained on synthetic images (vww-default was trained on seed 7)
+HELD_OUT_SEED = 99
+HELD_OUT_IMAGES = 150
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -196,15 +206,8 @@ def max_latency_ms(hil_options: HilOptions, board_profile: Board) -> float:
     return board_profile.max_latency_ms
 
 
-def accuracy_not_meaningful(model: Path, dataset_synthetic: bool) -> str | None:
-    """Why an accuracy threshold says nothing for this model on this data, or None.
-
-    A model trained only on synthetic images (the project's shipped default) scored on
-    real photographs measures the domain gap, not the board: that check is skipped with
-    this reason rather than failed.
-    """
-    if dataset_synthetic:
-        return None
+def synthetic_trained(model: Path) -> str | None:
+    """The zoo name of ``model`` when its entry says it was trained on synthetic images."""
     try:
         from harness.models.tflite_file import ModelInfo
         from harness.models.zoo import list_zoo
@@ -216,13 +219,47 @@ def accuracy_not_meaningful(model: Path, dataset_synthetic: bool) -> str | None:
             continue
         training = entry.extra.get("training")
         trained_on = str(training.get("data", "")) if isinstance(training, dict) else ""
-        synthetic = trained_on.lower() == "synthetic" or "synthetic" in entry.description.lower()
-        if synthetic:
-            return (
-                f"{entry.name} was trained on synthetic images; its accuracy on real photos is not a board "
-                "result (use --model mlperf-vww-96, or --dataset with synthetic held-out images)"
-            )
+        if trained_on.lower() == "synthetic" or "synthetic" in entry.description.lower():
+            return entry.name
     return None
+
+
+def accuracy_not_meaningful(model: Path, dataset_synthetic: bool) -> str | None:
+    """Why an accuracy threshold says nothing for this model on this data, or None.
+
+    A model trained only on synthetic images (the project's shipped default) scored on
+    real photographs measures the domain gap, not the board: that check is skipped with
+    this reason rather than failed.
+    """
+    if dataset_synthetic:
+        return None
+    name = synthetic_trained(model)
+    if name is None:
+        return None
+    return (
+        f"{name} was trained on synthetic images; its accuracy on real photos is not a board "
+        "result (use --model mlperf-vww-96, or --dataset with synthetic held-out images)"
+    )
+
+
+@pytest.fixture(scope="session")
+def hil_dataset(
+    hil_options: HilOptions, expected_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path | None:
+    """The data set the benchmark runs on: --dataset, else one the model's threshold means something on.
+
+    A model trained on synthetic images gets a synthetic set drawn with a seed no zoo model
+    was trained with (held out by construction); any other model gets the real-image smoke
+    set (None lets the runner pick it).
+    """
+    if hil_options.dataset:
+        return Path(hil_options.dataset)
+    if synthetic_trained(expected_model) is None:
+        return None
+    from harness.data.synth import build_synthetic
+
+    out = tmp_path_factory.mktemp("hil-data") / f"synthetic-s{HELD_OUT_SEED}-n{HELD_OUT_IMAGES}"
+    return build_synthetic(out, HELD_OUT_IMAGES, seed=HELD_OUT_SEED, splits=(0.0, 0.0, 1.0), workers=1)
 
 
 def _open_device(opts: HilOptions, board: Board, model: Path) -> Device:
@@ -234,16 +271,19 @@ def _open_device(opts: HilOptions, board: Board, model: Path) -> Device:
 @pytest.fixture(scope="session")
 def device(hil_options: HilOptions, board_profile: Board, expected_model: Path) -> Iterator[Device]:
     """The open device under test, shared by the session; skipped when no board is attached."""
-    from harness.errors import ConfigError, HarnessError, LinkError
+    from harness.errors import ConfigError, HarnessError, LinkError, ToolMissing
 
-    dev = _open_device(hil_options, board_profile, expected_model)
+    try:
+        dev = _open_device(hil_options, board_profile, expected_model)
+    except ConfigError as exc:
+        pytest.skip(f"{hil_options.describe()}: {exc}")
     try:
         dev.open()
     except LinkError as exc:
         if hil_options.backend == "serial" and hil_options.port is None:
             pytest.skip(f"no {board_profile.id} attached: {exc}")
         pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
-    except ConfigError as exc:
+    except (ConfigError, ToolMissing) as exc:
         pytest.skip(f"{hil_options.describe()}: {exc}")
     except HarnessError as exc:
         pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
@@ -259,6 +299,7 @@ def bench_run(
     board_profile: Board,
     expected_model: Path,
     device: Device,
+    hil_dataset: Path | None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
     """One benchmark of the data set on the session's device, loaded as a run folder."""
@@ -273,7 +314,7 @@ def bench_run(
             board=board_profile,
             backend=hil_options.backend,
             model=expected_model,
-            dataset=Path(hil_options.dataset) if hil_options.dataset else None,
+            dataset=hil_dataset,
             out_dir=out,
             limit=hil_options.limit,
         )

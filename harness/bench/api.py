@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.bench.device_log import install_log_sink
 from harness.bench.preprocess import Preprocessor
-from harness.bench.runner import BenchSettings, Runner, check_device, install_log_sink, person_index_for
+from harness.bench.runner import BenchSettings, Runner, check_device, person_index_for
 from harness.bench.store import RunFolder, new_run_id, runs_root
 from harness.boards import Board, load_board
 from harness.devices import BACKEND_MODULES, create_device
@@ -49,7 +50,8 @@ def make_device(
     """A closed device of ``backend`` for ``board``, given the options that backend takes.
 
     Backends differ in what they need (the sim loads the model itself, a real board is
-    found by port), so only the options a backend's constructor declares are passed on.
+    found by port, an emulator runs its firmware), so only the options a backend's
+    constructor names are passed on; a port or baud it cannot use is a one-line error.
     """
     if backend not in BACKEND_MODULES:
         raise ConfigError(f"unknown backend {backend!r} (known: {', '.join(BACKEND_MODULES)})")
@@ -62,15 +64,17 @@ def make_device(
             if exc.name == BACKEND_MODULES[backend]:
                 raise ConfigError(f"backend {backend!r} is not available in this build") from None
             raise
-    wanted: dict[str, Any] = {"model": model, "port": port, "baud": baud}
     try:
         params: Mapping[str, inspect.Parameter] = inspect.signature(_BACKENDS[backend]).parameters
     except (TypeError, ValueError):
         params = {}
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    options = {k: v for k, v in wanted.items() if (k in params or takes_any) and v is not None}
-    if port is not None and "port" not in options:
-        log.warning("backend %s does not take a port; ignoring %s", backend, port)
+    options: dict[str, Any] = {"model": model} if "model" in params else {}
+    for name, value in (("port", port), ("baud", baud)):
+        if value is None:
+            continue
+        if name not in params:
+            raise ConfigError(f"the {backend} backend does not take --{name}")
+        options[name] = value
     return create_device(backend, board, **options)
 
 

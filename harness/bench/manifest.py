@@ -8,6 +8,7 @@ libraries that produced the reference outputs. These builders collect them.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import platform
 import socket
 import sys
@@ -17,6 +18,8 @@ from harness.boards import Board, check_fit
 from harness.devices.base import DeviceInfo
 from harness.link.messages import UNKNOWN_U32, LayerTime, Memory
 from harness.models.tflite_file import ModelInfo
+
+log = logging.getLogger(__name__)
 
 _VERSION_PACKAGES = {
     "harness": "vww-hil-harness",
@@ -57,8 +60,19 @@ def board_dict(board: Board) -> dict[str, Any]:
     }
 
 
+def zoo_name(sha256: str) -> str | None:
+    """The zoo entry whose file has this hash, so runs of a zoo model carry its name."""
+    try:
+        from harness.models.zoo import list_zoo
+
+        return next((e.name for e in list_zoo() if e.sha256 == sha256), None)
+    except Exception:  # a broken zoo entry must not stop a benchmark; the file name will do
+        log.debug("zoo lookup failed", exc_info=True)
+        return None
+
+
 def model_dict(model: ModelInfo) -> dict[str, Any]:
-    name = model.path.stem if model.path else "model"
+    name = zoo_name(model.sha256) or (model.path.stem if model.path else "model")
     return {
         "path": str(model.path.resolve()) if model.path else None,
         "name": name,

@@ -10,26 +10,21 @@ besides the few scalars per row that the running metrics need.
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from harness.bench import manifest as mb
+from harness.bench.device_log import DeviceLogSink, install_log_sink
+from harness.bench.journal import Journal, sigterm_as_interrupt
 from harness.bench.metrics import RunningTally, compute_metrics
 from harness.bench.preprocess import Preprocessor
 from harness.bench.reference import HostReference
 from harness.bench.store import (
-    DEVICE_LOG_NAME,
     SCHEMA_VERSION,
     SUBGROUP_PREFIX,
     RowWriter,
@@ -39,14 +34,13 @@ from harness.bench.store import (
 )
 from harness.bench.summary import format_summary
 from harness.boards import Board
-from harness.devices.base import Device, DeviceInfo, State
+from harness.devices.base import Device, DeviceInfo
 from harness.errors import DataError, DeviceError, HarnessError, ModelError
-from harness.link.messages import Log, TensorSpec
+from harness.link.messages import TensorSpec
 from harness.models.tflite_file import ModelInfo
 
 log = logging.getLogger(__name__)
 
-JOURNAL_NAME = ".pending.jsonl"
 #: engines that are not a model running anywhere (protocol test doubles): never benchmark them
 REFUSED_ENGINES = frozenset({"test-double"})
 HOST_REFERENCE_TIMEOUT_S = 120.0
@@ -122,97 +116,6 @@ def _flat_q(outputs: tuple[np.ndarray, ...]) -> list[int]:
     return [int(v) for arr in outputs for v in np.asarray(arr).ravel()]
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so that ``kill`` ends the run as cleanly as Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class Journal:
-    """Rows not yet in a Parquet part, one JSON line each, written as they are measured."""
-
-    def __init__(self, folder: RunFolder) -> None:
-        self.path = folder.path / JOURNAL_NAME
-        self._fh: IO[str] | None = None
-
-    def recover(self) -> list[dict[str, Any]]:
-        """Rows a killed run left in the journal (a torn last line is dropped)."""
-        if not self.path.is_file():
-            return []
-        rows = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                log.warning("dropping a torn journal line in %s", self.path)
-        return rows
-
-    def append(self, row: dict[str, Any]) -> None:
-        if self._fh is None:
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._fh.write(json.dumps(row) + "\n")
-        self._fh.flush()
-
-    def clear(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self.path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-class DeviceLogSink:
-    """Device log frames with a UTC time stamp, held in memory until the run folder exists."""
-
-    def __init__(self) -> None:
-        self._early: list[str] = []
-        self._fh: IO[str] | None = None
-
-    def __call__(self, msg: Log) -> None:
-        line = f"{utc_now()} {msg.level.name} {msg.text.rstrip()}\n"
-        if self._fh is None:
-            self._early.append(line)
-            return
-        self._fh.write(line)
-        self._fh.flush()
-
-    def attach(self, folder: RunFolder) -> None:
-        if self._fh is None:
-            self._fh = open(folder.path / DEVICE_LOG_NAME, "a", encoding="utf-8")  # noqa: SIM115
-            self._fh.writelines(self._early)
-            self._fh.flush()
-            self._early.clear()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-def install_log_sink(device: Device) -> DeviceLogSink | None:
-    """Route a closed device's log frames to a sink (the session takes the callback on open)."""
-    if not hasattr(device, "on_log") or getattr(device, "state", None) is not State.CLOSED:
-        return None
-    sink = DeviceLogSink()
-    device.on_log = sink
-    return sink
-
-
 class Runner:
     """One benchmark run of a data set on an open device, into a run folder."""
 
@@ -248,6 +151,7 @@ class Runner:
             k: [] for k in ("status", "label", "pred", "latency_us", "cycles", "host_match")
         }
         self.tally = RunningTally()
+        self._host_max_diff = 0
         self._done: set[str] = set()
         self._seq = 0
         self._journal = Journal(folder)
@@ -260,9 +164,9 @@ class Runner:
         table, next_part = self.folder.prepare_resume()
         self._writer.next_part = next_part
         ids = list(iter_column(table, "image_id"))
-        cols = {k: list(iter_column(table, k)) for k in self._metric_cols}
+        cols = {k: list(iter_column(table, k)) for k in (*self._metric_cols, "output_q", "host_output_q")}
         for i, image_id in enumerate(ids):
-            self._remember(image_id, {k: cols[k][i] for k in cols})
+            self._remember(image_id, {k: v[i] for k, v in cols.items() if len(v) == len(ids)})
         seqs = [s for s in iter_column(table, "seq") if s is not None]
         self._seq = max(seqs) + 1 if seqs else 0
         for row in self._journal.recover():
@@ -276,6 +180,10 @@ class Runner:
 
     def _remember(self, image_id: str, row: dict[str, Any]) -> None:
         self._done.add(image_id)
+        dev_q, host_q = row.get("output_q"), row.get("host_output_q")
+        if dev_q and host_q and len(dev_q) == len(host_q):
+            diff = max(abs(int(a) - int(b)) for a, b in zip(dev_q, host_q, strict=True))
+            self._host_max_diff = max(self._host_max_diff, diff)
         for k, values in self._metric_cols.items():
             values.append(row.get(k))
         self.tally.add(
@@ -318,9 +226,24 @@ class Runner:
     def _planned_count(self) -> int:
         return sum(1 for _ in self.dataset.iter_samples(self.settings.split, self.settings.limit))
 
-    def _write_manifest(self, status: str) -> None:
+    def _with_resume_hint(self, exc: HarnessError) -> HarnessError:
+        """The same error, saying where the rows are and how to finish the run."""
+        hint = (
+            f"{exc}; {len(self._done)} rows saved in {self.folder.path}; "
+            f"resume with hil bench --resume {self.folder.run_id}"
+        )
+        try:
+            return type(exc)(hint)
+        except TypeError:  # a subclass with another constructor keeps its own message
+            return exc
+
+    def _write_manifest(self, status: str, failure: str | None = None) -> None:
+        if failure:
+            self.errors.append(failure)
         self.manifest["status"] = status
-        self.manifest["metrics"] = compute_metrics(**self._metric_cols)
+        metrics = compute_metrics(**self._metric_cols)
+        metrics["host_max_abs_diff_q"] = self._host_max_diff
+        self.manifest["metrics"] = metrics
         self.manifest["errors"] = self.errors
         self.manifest["rows_written"] = len(self._done)
         if status != "running":
@@ -437,7 +360,7 @@ class Runner:
         last_manifest = time.monotonic()
         need_profile = not self.manifest.get("profile")
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 self._write_manifest("running")
                 for sample in self.dataset.iter_samples(self.settings.split, self.settings.limit):
                     if sample.id in self._done:
@@ -446,13 +369,7 @@ class Runner:
                     if need_profile and row["status"] == "ok":
                         self._collect_profile(info)
                         need_profile = False
-                    self._journal.append(row)
-                    self._remember(sample.id, row)
-                    self._seq += 1
-                    before = self._writer.next_part
-                    self._writer.add(row)
-                    if self._writer.next_part != before:
-                        self._journal.clear()
+                    self._keep(row)
                     bar.update(1)
                     bar.set_postfix_str(self.tally.postfix(), refresh=False)
                     if time.monotonic() - last_manifest >= self.manifest_every_s:
@@ -467,9 +384,9 @@ class Runner:
         except BaseException as exc:
             bar.close()
             self._finish_rows()
-            if isinstance(exc, HarnessError):
-                self.errors.append(str(exc))
-            self._write_manifest("failed")
+            self._write_manifest("failed", str(exc) if isinstance(exc, HarnessError) else None)
+            if isinstance(exc, HarnessError) and self._done:
+                raise self._with_resume_hint(exc) from None
             raise
         finally:
             if ref is not None:
@@ -482,6 +399,22 @@ class Runner:
         self._write_manifest("complete")
         self.folder.write_summary(format_summary(self.manifest))
         return self.folder
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        """Put a measured row where an interrupt cannot lose it.
+
+        The writer's buffer is filled first, so Ctrl-C at any point still flushes the row;
+        the journal line follows, so a SIGKILL after this call cannot lose it either. A
+        row that reaches both a part and the journal is de-duplicated by image id on resume.
+        """
+        before = self._writer.next_part
+        self._writer.add(row)
+        self._seq += 1
+        self._remember(row["image_id"], row)
+        if self._writer.next_part != before:
+            self._journal.clear()
+        else:
+            self._journal.append(row)
 
     def _finish_rows(self) -> None:
         """Move buffered rows into a Parquet part; the journal keeps them until that is done."""

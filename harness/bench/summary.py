@@ -56,8 +56,10 @@ def format_summary(m: dict[str, Any]) -> str:
             f"p99 {_ms(met.get('latency_us_p99'))}"
             + (" - a cost-model estimate, not a measurement" if source == "estimated" else "")
         )
+        diff = met.get("host_max_abs_diff_q")
+        by = f" (by at most {diff} quantisation step{'s' if diff != 1 else ''})" if diff else ""
         lines.append(
-            f"host     {met.get('host_mismatches', 0)} of {n_ok} outputs differ from the host reference"
+            f"host     {met.get('host_mismatches', 0)} of {n_ok} outputs differ from the host reference{by}"
         )
     if mem:
         arena = mem.get("arena_used")

@@ -50,6 +50,7 @@ ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 SPLIT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CHUNK = 32
 IN_PROCESS_MAX = 4 * CHUNK
+IN_FLIGHT_PER_WORKER = 4
 RESULT_TIMEOUT_S = 600.0
 MAX_DISTINCT_LISTED = 40
 
@@ -200,7 +201,7 @@ def _chunks(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
 def run_jobs(
     jobs: Iterable[Job], opts: ImageOptions, out_root: Path, workers: int
 ) -> Iterator[dict[str, Any] | Skip]:
-    """Yield job outcomes in job order, with at most ``2 * workers`` chunks in flight."""
+    """Yield job outcomes in job order, with at most ``4 * workers`` chunks in flight."""
     it = iter(jobs)
     head = list(itertools.islice(it, IN_PROCESS_MAX))
     if workers <= 1 or len(head) < IN_PROCESS_MAX:
@@ -220,7 +221,7 @@ def run_jobs(
         pending: deque[AsyncResult[list[dict[str, Any] | Skip]]] = deque()
         for chunk in _chunks(itertools.chain(head, it), CHUNK):
             pending.append(pool.apply_async(process_chunk, (chunk, opts, str(out_root))))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                 yield from pending.popleft().get(timeout=RESULT_TIMEOUT_S)
         while pending:
             yield from pending.popleft().get(timeout=RESULT_TIMEOUT_S)
@@ -356,7 +357,6 @@ def build(
     workers = workers or default_workers()
     stats = Stats()
     started = time.monotonic()
-    hash_rows: list[tuple[str, str, int, str, str]] = []
     # Written under a temporary name: a build that dies half way leaves no manifest
     # that looks complete.
     manifest_path = out / (mf.MANIFEST_NAME + ".partial")
@@ -368,9 +368,6 @@ def build(
                 continue
             writer.add(outcome)
             stats.add(outcome)
-            hash_rows.append(
-                (outcome["id"], outcome["path"], outcome["label"], outcome["split"], outcome["sha256"])
-            )
     elapsed = time.monotonic() - started
     # Builders count what they skip while their job generator runs, so merge at the end.
     stats.skipped.update(pre_skipped or {})
@@ -388,7 +385,7 @@ def build(
         "image": {"size": opts.size, "fit": opts.fit, "grayscale": opts.grayscale, "format": "png"},
         "license_policy": policy.describe(),
         "source_hashes": dict(source_hashes),
-        "content_sha256": mf.content_hash(hash_rows),
+        "content_sha256": mf.manifest_content_hash(manifest_path),
         "build_seconds": round(elapsed, 2),
         "workers": workers,
         **stats.as_dict(),

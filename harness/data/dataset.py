@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,14 +66,17 @@ def parse_label(value: str, where: str) -> int:
 
 
 def safe_relative(root: Path, rel: str, where: str) -> Path:
-    """Resolve ``rel`` under ``root``, refusing absolute paths and ``..`` escapes."""
+    """``root / rel``, refusing absolute paths and ``..`` components.
+
+    The check is on the path text, not on resolved symlinks, so an ``images/`` folder
+    that is a link to another disk still works, and opening a large set stays cheap.
+    """
+    if not rel:
+        raise DataError(f"{where}: empty file path")
     candidate = Path(rel)
-    if candidate.is_absolute() or ".." in candidate.parts:
+    if candidate.is_absolute() or ".." in candidate.parts or candidate.drive:
         raise DataError(f"{where}: path {rel!r} escapes the data set folder")
-    full = (root / candidate).resolve()
-    if not full.is_relative_to(root.resolve()):
-        raise DataError(f"{where}: path {rel!r} escapes the data set folder")
-    return full
+    return root / candidate
 
 
 def infer_column(values: list[str]) -> list[SubgroupValue]:
@@ -88,6 +92,42 @@ def infer_column(values: list[str]) -> list[SubgroupValue]:
     return list(values)
 
 
+class _Rows:
+    """Per-image metadata kept as columns, so a 100,000-image set costs a few MiB.
+
+    :class:`Sample` objects (with their ``Path``) are made one at a time on iteration.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.rels: list[str] = []
+        self.labels: list[int] = []
+        self.splits: list[str] = []
+        self.subgroups: dict[str, list[SubgroupValue | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def append(self, sid: str, rel: str, label: int, split: str, subgroups: dict[str, SubgroupValue]) -> None:
+        n = len(self.ids)
+        self.ids.append(sid)
+        self.rels.append(rel)
+        self.labels.append(label)
+        self.splits.append(sys.intern(split))
+        for k in subgroups.keys() - self.subgroups.keys():
+            self.subgroups[k] = [None] * n
+        for k, col in self.subgroups.items():
+            col.append(subgroups.get(k))
+
+    def sample(self, root: Path, i: int) -> Sample:
+        sg: dict[str, SubgroupValue] = {}
+        for k, col in self.subgroups.items():
+            value = col[i]
+            if value is not None:
+                sg[k] = value
+        return Sample(self.ids[i], root / self.rels[i], self.rels[i], self.labels[i], self.splits[i], sg)
+
+
 class Dataset:
     """A labelled image set; see the module docstring for the layouts it reads."""
 
@@ -95,7 +135,7 @@ class Dataset:
         self,
         name: str,
         root: Path,
-        samples: list[Sample],
+        rows: _Rows | None = None,
         synthetic: bool = False,
         card_path: Path | None = None,
         known_sha256: str | None = None,
@@ -107,7 +147,7 @@ class Dataset:
         self.card_path = card_path
         self.meta = meta or {}
         self.skipped: dict[str, int] = {}
-        self._samples = samples
+        self._rows = rows if rows is not None else _Rows()
         self._sha256 = known_sha256
 
     # -- opening ---------------------------------------------------------------------
@@ -130,7 +170,7 @@ class Dataset:
                 f"{root}: not a data set (no {mf.MANIFEST_NAME}, no {LABELS_CSV}, "
                 "no person/ and non_person/ folders)"
             )
-        if not ds._samples:
+        if not len(ds._rows):
             raise DataError(f"{root}: data set has no images")
         return ds
 
@@ -146,24 +186,26 @@ class Dataset:
                 raise DataError(f"{meta_path}: unreadable ({exc})") from None
         sg_cols = mf.subgroup_columns(table)
         cols = table.select(["id", "path", "label", "split", "sha256", *sg_cols]).to_pydict()
-        samples: list[Sample] = []
-        hash_rows: list[tuple[str, str, int, str, str]] = []
-        for i, sid in enumerate(cols["id"]):
-            rel = cols["path"][i]
-            full = safe_relative(root, rel, f"{root / mf.MANIFEST_NAME} row {i}")
-            label = int(cols["label"][i])
-            split = cols["split"][i]
-            subgroups = {c[len(mf.SUBGROUP_PREFIX) :]: cols[c][i] for c in sg_cols if cols[c][i] is not None}
-            samples.append(Sample(sid, full, rel, label, split, subgroups))
-            hash_rows.append((sid, rel, label, split, cols["sha256"][i] or ""))
+        where = f"{root / mf.MANIFEST_NAME}"
+        for i, rel in enumerate(cols["path"]):
+            safe_relative(root, rel, f"{where} row {i}")
+        rows = _Rows()
+        rows.ids = [str(v) for v in cols["id"]]
+        rows.rels = [str(v) for v in cols["path"]]
+        rows.labels = [int(v) for v in cols["label"]]
+        rows.splits = [sys.intern(str(v)) for v in cols["split"]]
+        rows.subgroups = {c[len(mf.SUBGROUP_PREFIX) :]: cols[c] for c in sg_cols}
+        known = mf.content_hash(
+            zip(rows.ids, rows.rels, rows.labels, rows.splits, (h or "" for h in cols["sha256"]), strict=True)
+        )
         card = root / mf.CARD_NAME
         return cls(
             name=str(meta.get("name") or root.name),
             root=root,
-            samples=samples,
+            rows=rows,
             synthetic=bool(meta.get("synthetic", False)),
             card_path=card if card.is_file() else None,
-            known_sha256=mf.content_hash(hash_rows),
+            known_sha256=known,
             meta=meta,
         )
 
@@ -181,7 +223,7 @@ class Dataset:
             raise DataError(f"{csv_path}: needs columns 'file' and 'label' (found {header})")
         extra = [h for h in header if h not in {"file", "label", "split"}]
         typed = {h: infer_column([r.get(h, "") for r in rows]) for h in extra}
-        ds = cls(name=root.name, root=root, samples=[])
+        ds = cls(name=root.name, root=root)
         for i, r in enumerate(rows):
             where = f"{csv_path} line {i + 2}"
             rel = r["file"].strip()
@@ -194,12 +236,12 @@ class Dataset:
             split = (r.get("split") or "").strip() or IN_PLACE_SPLIT
             sid = Path(rel).with_suffix("").as_posix()
             subgroups = {h: typed[h][i] for h in extra if r.get(h, "") != ""}
-            ds._samples.append(Sample(sid, full, Path(rel).as_posix(), label, split, subgroups))
+            ds._rows.append(sid, Path(rel).as_posix(), label, split, subgroups)
         return ds
 
     @classmethod
     def _open_class_folders(cls, root: Path) -> Dataset:
-        ds = cls(name=root.name, root=root, samples=[])
+        ds = cls(name=root.name, root=root)
         dirs = [(d, 1) for d in PERSON_DIRS] + [(d, 0) for d in NON_PERSON_DIRS]
         for dirname, label in dirs:
             folder = root / dirname
@@ -210,13 +252,12 @@ class Dataset:
                     ds.skipped["not an image file"] = ds.skipped.get("not an image file", 0) + 1
                     continue
                 rel = full.relative_to(root).as_posix()
-                sid = Path(rel).with_suffix("").as_posix()
-                ds._samples.append(Sample(sid, full, rel, label, IN_PLACE_SPLIT, {}))
+                ds._rows.append(rel.rsplit(".", 1)[0], rel, label, IN_PLACE_SPLIT, {})
         return ds
 
     # -- reading ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._samples)
+        return len(self._rows)
 
     def __repr__(self) -> str:
         kind = "synthetic" if self.synthetic else "real"
@@ -224,26 +265,26 @@ class Dataset:
 
     def splits(self) -> list[str]:
         """Split names in order of first appearance."""
-        return list(dict.fromkeys(s.split for s in self._samples))
+        return list(dict.fromkeys(self._rows.splits))
 
     def iter_samples(self, split: str | None = None, limit: int | None = None) -> Iterator[Sample]:
         """Samples of ``split`` (all when None) in a fixed order, at most ``limit`` of them."""
         if split is not None and split not in self.splits():
             raise DataError(f"{self.name}: no split {split!r} (has {', '.join(self.splits())})")
         n = 0
-        for s in self._samples:
+        for i, s in enumerate(self._rows.splits):
             if limit is not None and n >= limit:
                 return
-            if split is None or s.split == split:
+            if split is None or s == split:
                 n += 1
-                yield s
+                yield self._rows.sample(self.root, i)
 
     def count(self, split: str | None = None) -> dict[int, int]:
         """Images per label in ``split`` (all when None)."""
         out = {0: 0, 1: 0}
-        for s in self._samples:
-            if split is None or s.split == split:
-                out[s.label] += 1
+        for s, label in zip(self._rows.splits, self._rows.labels, strict=True):
+            if split is None or s == split:
+                out[label] += 1
         return out
 
     @property
@@ -254,6 +295,7 @@ class Dataset:
         time this is read.
         """
         if self._sha256 is None:
-            rows = [(s.id, s.rel_path, s.label, s.split, mf.file_sha256(s.path)) for s in self._samples]
-            self._sha256 = mf.content_hash(rows)
+            r = self._rows
+            hashes = (mf.file_sha256(self.root / rel) for rel in r.rels)
+            self._sha256 = mf.content_hash(zip(r.ids, r.rels, r.labels, r.splits, hashes, strict=True))
         return self._sha256

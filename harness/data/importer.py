@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -139,7 +139,7 @@ def _passed_through(s: Sample, built: bool) -> dict[str, object]:
     return out
 
 
-def _user_schema(samples: list[Sample], built: bool) -> dict[str, type]:
+def _user_schema(samples: Iterable[Sample], built: bool) -> dict[str, type]:
     schema: dict[str, type] = {}
     for s in samples:
         for k, v in _passed_through(s, built).items():
@@ -187,6 +187,8 @@ def import_dataset(
         raise DataError(f"{src}: not found")
     if src.resolve() == out.expanduser().resolve():
         raise DataError(f"{out}: output folder must differ from the source folder")
+    if not (src.is_dir() or is_archive(src)):
+        raise DataError(f"{src}: not a folder or a .zip/.tar archive")
     out = prepare_out(out, force)
     skipped: Counter[str] = Counter()
     extracted: Path | None = None
@@ -195,22 +197,20 @@ def import_dataset(
             extracted = out / EXTRACT_DIR
             data_root = extract_archive(src, extracted, skipped)
             source_hash = {src.name: file_sha256(src)}
-        elif src.is_dir():
+        else:
             data_root = src
             labels = src / "labels.csv"
             source_hash = {"labels.csv": file_sha256(labels)} if labels.is_file() else {}
-        else:
-            raise DataError(f"{src}: not a folder or a .zip/.tar archive")
         ds = Dataset.open(data_root)
         skipped.update(ds.skipped)
-        samples = list(ds.iter_samples())
-        schema = {**subgroups.BASE_SCHEMA, **_user_schema(samples, (ds.root / MANIFEST_NAME).is_file())}
+        built = (ds.root / MANIFEST_NAME).is_file()
+        schema = {**subgroups.BASE_SCHEMA, **_user_schema(ds.iter_samples(), built)}
         return build(
             out,
             import_jobs(ds, license_id, attribution, fractions),
             name=f"{'synthetic-' if ds.synthetic else ''}import-{src.name.split('.')[0]}",
             synthetic=ds.synthetic,
-            description=f"Imported from {src} ({len(samples)} labelled images).",
+            description=f"Imported from {src} ({len(ds)} labelled images).",
             parameters={
                 "source": str(src),
                 "license": license_id,

@@ -108,6 +108,21 @@ def hash_split(
     return names[min(len(fractions), len(names)) - 1]
 
 
+def manifest_content_hash(path: Path) -> str:
+    """:func:`content_hash` of a written manifest, read column-wise (compact in memory)."""
+    cols = pq.read_table(path, columns=["id", "path", "label", "split", "sha256"]).to_pydict()
+    return content_hash(
+        zip(
+            cols["id"],
+            cols["path"],
+            cols["label"],
+            cols["split"],
+            (h or "" for h in cols["sha256"]),
+            strict=True,
+        )
+    )
+
+
 class ManifestWriter:
     """Append rows in batches to ``manifest.parquet`` so a build never holds them all."""
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 import logging
+import os
+import shutil
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,11 +120,26 @@ def build_smoke(out: Path, size: int = SMOKE_SIZE, grayscale: bool = False, forc
 
 
 def default_dataset(rebuild: bool = False) -> Path:
-    """The smoke set in the user cache, built on first use; the default of ``hil bench``."""
+    """The smoke set in the user cache, built on first use; the default of ``hil bench``.
+
+    It is built in a private folder and renamed into place, so two processes that ask
+    at the same time (a bench and a test run) never see a half-built set.
+    """
     out = paths.cache_dir() / "datasets" / "smoke"
-    manifest_current = (out / MANIFEST_NAME).is_file() and (
-        (out / MANIFEST_NAME).stat().st_mtime >= SMOKE_MANIFEST.stat().st_mtime
-    )
-    if rebuild or not manifest_current:
-        build_smoke(out, force=True)
+    manifest = out / MANIFEST_NAME
+    if not rebuild and manifest.is_file() and manifest.stat().st_mtime >= SMOKE_MANIFEST.stat().st_mtime:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".smoke-build-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    build_smoke(tmp, force=True)
+    old = out.parent / f".smoke-old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+    except OSError:
+        log.info("another process installed the smoke set first; using theirs")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return out

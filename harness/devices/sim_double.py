@@ -23,7 +23,6 @@ from harness.link.messages import (
 )
 
 
-
 def _f32(x: float) -> float:
     """The value as the wire carries it (f32), so specs compare equal after a round trip."""
     return float(struct.unpack("<f", struct.pack("<f", x))[0])

@@ -149,8 +149,9 @@ class TflmEngine:
         self._interp = self._interpreter(data, self.arena_size)
 
     def _interpreter(self, data: bytes, arena: int) -> Any:
-        from harness.errors import ModelError
         from tflite_micro import runtime
+
+        from harness.errors import ModelError
 
         interp, text, err = capture_c_stderr(lambda: runtime.Interpreter.from_bytes(data, arena_size=arena))
         if err is not None or interp is None:

@@ -48,18 +48,18 @@ class ThrottledLink:
         self.byte_time = BITS_PER_BYTE / baud
         self.grain = grain_bytes(baud)
         self._rx: queue.Queue[bytes | None] = queue.Queue()
-        self._rx_free = 0.0
-        self._tx_free = 0.0
+        self._rx_free = self._tx_free = time.monotonic()
         self._closed = False
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="throttled-rx", daemon=True)
         self._thread.start()
 
     def _receive(self) -> None:
         """Take bytes off the inner link and release them at the line rate."""
         try:
-            while True:
+            while not self._stop.is_set():
                 asked = time.monotonic()
-                data = self.inner.read(0.5)
+                data = self.inner.read(0.1)
                 if not data:
                     continue
                 now = time.monotonic()
@@ -76,6 +76,11 @@ class ThrottledLink:
         except (EOFError, OSError) as exc:
             log.debug("throttled link: receive side ended: %s", exc)
         self._rx.put(None)
+
+    def close(self) -> None:
+        """Stop the receiving thread (the caller closes the file descriptors afterwards)."""
+        self._stop.set()
+        self._thread.join(timeout=2.0)
 
     def read(self, timeout: float) -> bytes:
         if self._closed:

@@ -54,8 +54,8 @@ class SimChild:
         self._stderr: IO[bytes] | None = None
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "harness.devices.sim_child", "--model", str(self.model)]
-        cmd += ["--board-file", str(self.board.path)]
+        cmd = [sys.executable, "-m", "harness.devices.sim_child", "--model", str(self.model.resolve())]
+        cmd += ["--board-file", str(Path(self.board.path).resolve())]
         if self.baud:
             cmd += ["--baud", str(int(self.baud))]
         if self.max_payload:

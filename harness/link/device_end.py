@@ -32,7 +32,6 @@ from harness.link.messages import (
     HelloResp,
     Infer,
     InferFlags,
-    InputChunk,
     LayerTime,
     Log,
     LogLevel,
@@ -231,6 +230,8 @@ class DeviceEnd:
         self._input = bytearray(self.input_size)
         self._expected = 0
         self._cache: _Cached | None = None
+        self._outbox: list[bytes] = []
+        self._feeding = False
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -248,17 +249,24 @@ class DeviceEnd:
     def feed(self, data: bytes) -> None:
         """Handle received bytes: answer every whole frame and every damaged one."""
         frames, errors = self.decoder.feed(data)
-        for err in errors:
-            self._frame_error(err)
-        for frame in frames:
-            self.stats.frames += 1
-            self.handle(frame)
+        self._feeding = True
+        try:
+            for err in errors:
+                self._frame_error(err)
+            for frame in frames:
+                self.stats.frames += 1
+                self.handle(frame)
+        finally:
+            self._feeding = False
+            self.flush()
 
     def log(self, level: LogLevel, text: str) -> None:
         """Send device log text to the host in a LOG frame (seq 0)."""
         room = self.max_payload - 1
         data = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
-        self.link.write(Log(level, data).frame(0).encode())
+        self._send(Log(level, data).frame(0).encode())
+        if not self._feeding:
+            self.flush()
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -279,7 +287,7 @@ class DeviceEnd:
         key = (frame.seq, ftype, frame.payload)
         if self._cache is not None and self._cache.key == key:
             self.stats.cache_hits += 1
-            self.link.write(self._cache.answer)
+            self._send(self._cache.answer)
             return
         answer = self._dispatch(frame)
         self._cache = _Cached(key, answer)
@@ -388,6 +396,7 @@ class DeviceEnd:
                 f"{self._expected} of {self.input_size} input bytes received",
                 detail=self._expected,
             )
+        self.flush()  # acknowledgements queued before this request go out before the model runs
         self.engine.set_input(bytes(self._input))
         profile = InferFlags.PROFILE in req.flags
         for _ in range(req.warmups):
@@ -434,7 +443,14 @@ class DeviceEnd:
         return msg.frame(ref_seq if ref_seq != NO_SEQ else 0).encode()
 
     def _send(self, data: bytes) -> None:
-        self.link.write(data)
+        self._outbox.append(data)
+
+    def flush(self) -> None:
+        """Write every queued answer in one go: one write and one wake-up of the host per read."""
+        if self._outbox:
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            self.link.write(data)
 
 
 class _StopFlag(Protocol):

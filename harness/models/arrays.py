@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.data.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class Splits:
     val: Arrays
     test: Arrays | None
     source: str  # how the splits were made, for the training log and model card
+    root: Path | None = None  # the data set folder
 
 
 def resize_image(rgb: np.ndarray, resolution: int, channels: int) -> np.ndarray:
@@ -56,11 +61,11 @@ def resize_image(rgb: np.ndarray, resolution: int, channels: int) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def load_split(ds: object, split: str | None, resolution: int, channels: int) -> Arrays:
+def load_split(ds: Dataset, split: str | None, resolution: int, channels: int) -> Arrays:
     """Decode every sample of ``split`` of a :class:`harness.data.dataset.Dataset`."""
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for sample in ds.iter_samples(split=split):  # type: ignore[attr-defined]
+    for sample in ds.iter_samples(split=split):
         xs.append(resize_image(sample.load_rgb(), resolution, channels))
         ys.append(int(sample.label))
     if not xs:
@@ -90,7 +95,7 @@ def stratified_fraction(arr: Arrays, fraction: float, seed: int) -> Arrays:
     return kept
 
 
-def open_dataset(path: Path) -> object:
+def open_dataset(path: Path) -> Dataset:
     from harness.data.dataset import Dataset
 
     return Dataset.open(path)
@@ -106,7 +111,7 @@ def load_splits(
     class, so that the held-out figures in a model card are reproducible.
     """
     ds = open_dataset(data)
-    names = ds.splits()  # type: ignore[attr-defined]
+    names = ds.splits()
     if "train" in names:
         train = load_split(ds, "train", resolution, channels)
         source = f"{data}: split 'train'"
@@ -128,4 +133,4 @@ def load_splits(
         if len(set(arr.y.tolist())) < 2:
             raise DataError(f"{data}: the {name} split has a single class; need both to train")
     log.info("data %s: train %s val %s", data, train.class_counts(), val.class_counts())
-    return Splits(train, val, test, source)
+    return Splits(train, val, test, source, root=Path(data))

@@ -13,8 +13,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.models.mobilenet import ArchConfig
+    from harness.models.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # -- hil train --------------------------------------------------------------------------
-def _arch_from_args(args: argparse.Namespace) -> object:
+def _arch_from_args(args: argparse.Namespace) -> ArchConfig:
     from harness.models.mobilenet import ArchConfig, HeadConfig
 
     return ArchConfig(
@@ -79,7 +84,7 @@ def _arch_from_args(args: argparse.Namespace) -> object:
     )  # fmt: skip
 
 
-def _train_config(args: argparse.Namespace, arch: object, **over: object) -> object:
+def _train_config(args: argparse.Namespace, arch: ArchConfig) -> TrainConfig:
     from harness.models.training import TrainConfig
 
     backbone = None
@@ -87,7 +92,7 @@ def _train_config(args: argparse.Namespace, arch: object, **over: object) -> obj
         from harness.models.zoo import resolve_model
 
         backbone = str(resolve_model(args.backbone))
-    kw: dict[str, object] = dict(
+    return TrainConfig(
         arch=arch, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         seed=args.seed, augment=not args.no_augment, balance=args.balance,
         patience=args.patience, train_fraction=args.train_fraction, backbone=backbone,
@@ -95,15 +100,13 @@ def _train_config(args: argparse.Namespace, arch: object, **over: object) -> obj
         fine_tune_epochs=args.fine_tune_epochs, fine_tune_lr=args.fine_tune_lr,
         deterministic=args.deterministic,
     )  # fmt: skip
-    kw.update(over)
-    return TrainConfig(**kw)  # type: ignore[arg-type]
 
 
-def _freeze_blocks(args: argparse.Namespace, arch: object) -> int:
+def _freeze_blocks(args: argparse.Namespace, arch: ArchConfig) -> int:
     """The user's choice, else all but the last two blocks (11 of MobileNetV1's 13)."""
     if args.freeze_blocks is not None:
         return int(args.freeze_blocks)
-    return max(1, arch.blocks - 2)  # type: ignore[attr-defined]
+    return max(1, arch.blocks - 2)
 
 
 def _verbosity() -> int:
@@ -117,11 +120,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     arch = _arch_from_args(args)
     cfg = _train_config(args, arch)
-    splits = load_splits(Path(args.data), arch.resolution, arch.channels, seed=args.seed)  # type: ignore[attr-defined]
+    splits = load_splits(Path(args.data), arch.resolution, arch.channels, seed=args.seed)
     out = Path(args.out)
-    result = train(cfg, splits, out, verbose=_verbosity())  # type: ignore[arg-type]
+    result = train(cfg, splits, out, verbose=_verbosity())
     test = f", test {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
-    print(f"trained {cfg.mode} model in {result.wall_s:.1f} s, {result.images_seen:,} images seen; "  # type: ignore[attr-defined]
+    print(f"trained {cfg.mode} model in {result.wall_s:.1f} s, {result.images_seen:,} images seen; "
           f"val accuracy {result.val_accuracy:.3f}{test}; saved to {out}")  # fmt: skip
     if args.convert:
         _convert(out, Path(args.data), arch, args.seed, None, args.check_images, 0)
@@ -130,12 +133,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # -- hil convert ------------------------------------------------------------------------
 def _convert(
-    folder: Path, data: Path, arch: object, seed: int, out: Path | None, check: int, qat: int
+    folder: Path, data: Path, arch: ArchConfig, seed: int, out: Path | None, check: int, qat: int
 ) -> None:
     from harness.models.arrays import load_splits
     from harness.models.convert import convert_folder
 
-    splits = load_splits(data, arch.resolution, arch.channels, seed=seed)  # type: ignore[attr-defined]
+    splits = load_splits(data, arch.resolution, arch.channels, seed=seed)
     rep = splits.train
     report = convert_folder(folder, rep, splits.val, out=out, check_images=check, qat_epochs=qat,
                             train=splits.train)  # fmt: skip
@@ -155,7 +158,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     folder = Path(args.model)
     _model, arch, record = load_trained(folder)
-    data = args.data or record.get("data", {}).get("source", "").split(":")[0]
+    data = args.data or record.get("data", {}).get("path")
     if not data:
         raise ConfigError("give --data: the training data set to calibrate and validate on")
     seed = int(record.get("config", {}).get("seed", 0))
@@ -203,7 +206,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError("train-compare needs --backbone (a Keras file or zoo name)")
     arch = _arch_from_args(args)
     cfg = _train_config(args, arch)
-    rows = compare_training(cfg, Path(args.data), _floats(args.fractions), Path(args.out))  # type: ignore[arg-type]
+    rows = compare_training(cfg, Path(args.data), _floats(args.fractions), Path(args.out))
     print(format_comparison(rows))
     return 0
 
@@ -255,7 +258,7 @@ def _add_training(p: argparse.ArgumentParser, epochs: int = 10) -> None:
     t = p.add_argument_group("transfer learning")
     t.add_argument("--backbone", help="pretrained Keras model file or zoo name, e.g. mlperf-vww-96-keras")
     t.add_argument("--freeze-blocks", type=int, default=None,
-                   help="copy and freeze the stem and this many blocks (default: all but the last 2)")  # fmt: skip
+                   help="copy and freeze the stem and this many blocks (default: all but 2)")  # fmt: skip
     t.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="then unfreeze everything and train this many epochs (default 0)")  # fmt: skip
     t.add_argument(

@@ -94,6 +94,10 @@ def _run_point(
     except HarnessError as exc:
         point.error = str(exc)
         log.warning("sweep point %s failed: %s", point.label, exc)
+    except Exception as exc:  # noqa: BLE001 - one bad point must not lose the others
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        point.error = f"{type(exc).__name__}: {first[:200]}"
+        log.warning("sweep point %s failed: %s", point.label, point.error)
     return point
 
 

@@ -21,8 +21,16 @@ from harness.errors import ModelError
 from harness.link.messages import DType, TensorSpec
 
 #: TFLite TensorType codes we can describe; others are reported by number.
-_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool",
-               7: "int16", 9: "int8"}
+_TYPE_NAMES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    6: "bool",
+    7: "int16",
+    9: "int8",
+}
 _TYPE_SIZES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1}
 
 

@@ -283,6 +283,7 @@ def train(cfg: TrainConfig, splits: Splits, out_dir: Path | None = None, verbose
         "config": cfg.to_dict(),
         "data": {
             "source": splits.source,
+            "path": str(splits.root) if splits.root else None,
             "train_images": len(train_arr),
             "train_class_counts": train_arr.class_counts(arch.num_classes),
             "val_class_counts": splits.val.class_counts(arch.num_classes),

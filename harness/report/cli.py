@@ -11,8 +11,11 @@ from pathlib import Path
 
 
 def _report(args: argparse.Namespace) -> int:
+    from harness.errors import ConfigError
     from harness.report.run_report import ReportOptions, write_report
 
+    if args.out and len(args.runs) > 1 and not Path(args.out).is_dir():
+        raise ConfigError("--out must be an existing folder when several runs are given")
     for run in args.runs:
         out = write_report(run, Path(args.out) if args.out else None,
                            ReportOptions(target_fpr=args.target_fpr, gallery=args.gallery))

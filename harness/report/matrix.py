@@ -26,7 +26,7 @@ else:  # pragma: no cover
 DEFAULT_MODEL = "default"  # the model the project ships (run_bench(model=None))
 KNOWN_NIGHTLY_KEYS = {"out", "limit", "dataset", "threshold", "warmups", "repeats", "window",
                       "latency_k", "latency_rel_floor", "min_latency_history",
-                      "min_accuracy_history", "name"}
+                      "min_accuracy_history", "accuracy_confidence", "name"}
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,11 @@ def load_matrix(path: Path) -> Matrix:
                                                 Policy.min_latency_history)),
             min_accuracy_history=int(nightly.get("min_accuracy_history",
                                                  Policy.min_accuracy_history)),
+            accuracy_confidence=float(nightly.get("accuracy_confidence",
+                                                  Policy.accuracy_confidence)),
         )
+        if not 0.5 <= policy.accuracy_confidence < 1:
+            raise ValueError("accuracy_confidence must be in [0.5, 1)")
         limit = nightly.get("limit")
         return Matrix(
             path=path, name=str(nightly.get("name", path.stem)), cells=cells,

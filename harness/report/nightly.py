@@ -97,6 +97,10 @@ def _run_cell(cell: Cell, m: Matrix, runs_dir: Path, limit: int | None,
         log.warning("cell %s failed: %s", cell.name, exc)
         return CellOutcome(cell, FAILED, f"{type(exc).__name__}: {exc}",
                            seconds=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - one broken backend must not cost the other cells
+        log.exception("cell %s crashed", cell.name)
+        return CellOutcome(cell, FAILED, f"internal error: {type(exc).__name__}: {exc}",
+                           seconds=time.perf_counter() - started)
     outcome = CellOutcome(cell, OK, run_dir=Path(run_dir))
     if write_reports:
         try:

@@ -4,8 +4,10 @@ Both checks are built to stay quiet on noise and speak on real change:
 
 * accuracy: the run's accuracy is compared with the pooled accuracy of the recent runs
   (their correct counts over their image counts, with a Wilson interval). It regresses
-  when Newcombe's 95 % interval of (run - recent) lies entirely below zero, so it must
-  fall outside what the sampling noise of both sides allows.
+  when Newcombe's interval (95 % by default) of (run - recent) lies entirely below
+  zero, so it must fall outside what the sampling noise of both sides allows. Each
+  check has a one-sided false-alarm rate of (1 - level) / 2 on unchanged models, so a
+  large matrix may want ``accuracy_confidence = 0.99``.
 * latency: the p50 regresses when it exceeds median + k * spread of the recent p50s,
   where spread is the MAD scaled to a standard deviation, floored at a fraction of the
   median (deterministic simulator estimates have a MAD of zero, and a timer tick must
@@ -33,6 +35,13 @@ class Policy:
     latency_rel_floor: float = 0.02
     min_latency_history: int = 3
     min_accuracy_history: int = 1
+    accuracy_confidence: float = 0.95  # two-sided level of the intervals the check uses
+
+    @property
+    def accuracy_z(self) -> float:
+        from statistics import NormalDist
+
+        return NormalDist().inv_cdf(0.5 + self.accuracy_confidence / 2)
 
 
 @dataclass(frozen=True)
@@ -58,13 +67,15 @@ def check_accuracy(correct: int | None, n: int | None, history: Sequence[tuple[i
         return Check("accuracy", NO_HISTORY,
                      f"accuracy {correct / n:.3f}; {len(hist)} earlier run(s), "
                      f"{policy.min_accuracy_history} needed to judge")
-    cur = wilson(int(correct), int(n))
-    ref = wilson(sum(c for c, _ in hist), sum(m for _, m in hist))
+    z = policy.accuracy_z
+    cur = wilson(int(correct), int(n), z)
+    ref = wilson(sum(c for c, _ in hist), sum(m for _, m in hist), z)
     d = newcombe(cur, ref)
     status = REGRESSION if d.high < 0 else IMPROVED if d.low > 0 else PASS
+    level = f"{policy.accuracy_confidence * 100:g} %"
     msg = (f"accuracy {cur.value:.3f} [{cur.low:.3f}, {cur.high:.3f}] vs {ref.value:.3f} "
            f"[{ref.low:.3f}, {ref.high:.3f}] over the last {len(hist)} run(s); difference "
-           f"{d.diff:+.3f} (95 % CI [{d.low:+.3f}, {d.high:+.3f}])")
+           f"{d.diff:+.3f} ({level} CI [{d.low:+.3f}, {d.high:+.3f}])")
     return Check("accuracy", status, msg, cur.value, ref.low)
 
 

@@ -54,7 +54,7 @@ def _latency_label(source: str) -> str:
             "instructions": "from emulator instruction counts"}.get(source, f"source: {source}")
 
 
-def _summary(run: Run, opts: ReportOptions) -> Safe:
+def _summary(run: Run) -> Safe:
     lp = labelled_predictions(run)
     m = run.get("metrics", default={}) or {}
     rows: list[tuple[Any, Any]] = [
@@ -108,16 +108,15 @@ def _summary(run: Run, opts: ReportOptions) -> Safe:
 
 
 def _latency_ms(run: Run) -> np.ndarray:
-    for col, scale in (("latency_us", 1e-3), ("cycles", None)):
-        if col in run.columns:
-            v = run.columns[col][ok_mask(run)]
-            v = v[~np.isnan(v)]
-            if scale is None:
-                clock = run.get("board", "clock_hz") or run.get("device", "clock_hz")
-                if not clock:
-                    continue
-                return v * 1e3 / float(clock)
-            return v * scale
+    """Per-image latency in ms: latency_us, else cycles over the clock (older runs)."""
+    mask = ok_mask(run)
+    if "latency_us" in run.columns:
+        v = run.columns["latency_us"][mask]
+        return v[~np.isnan(v)] / 1000.0
+    clock = run.get("device", "clock_hz") or run.get("board", "clock_hz")
+    if "cycles" in run.columns and isinstance(clock, (int, float)) and clock > 0:
+        v = run.columns["cycles"][mask]
+        return v[~np.isnan(v)] * 1e3 / float(clock)
     return np.array([])
 
 
@@ -436,7 +435,7 @@ def render(run: Run, opts: ReportOptions | None = None) -> str:
                             *(tag("p", p, class_="problem") for p in run.problems),
                             id_="problems"))
     for name, fn in (
-        ("Summary", lambda: _summary(run, opts)),
+        ("Summary", lambda: _summary(run)),
         ("Classification", lambda: _classification(run, opts)),
         ("Latency", lambda: _latency(run)),
         ("Time per layer", lambda: _layers(run)),

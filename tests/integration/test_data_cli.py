@@ -169,6 +169,13 @@ def test_audit_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "gps" in capsys.readouterr().out
 
 
+def test_import_of_a_plain_file_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["data", "import", str(SMOKE_MANIFEST), "--out", str(out)]) != 0
+    assert "not a folder or a .zip/.tar archive" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [

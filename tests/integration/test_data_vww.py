@@ -15,6 +15,8 @@ from harness.data.coco import build_vww
 from harness.data.dataset import Dataset
 from harness.errors import DataError
 
+pytest.importorskip("pycocotools", reason="pycocotools not installed (pip install pycocotools)")
+
 LICENSES = [
     {
         "id": 2,

@@ -26,8 +26,8 @@ from harness.errors import DeviceError
 from harness.link.framing import HEADER, Frame, cobs_encode, crc32
 from harness.link.messages import (
     NO_SEQ,
-    Ack,
     UNKNOWN_U32,
+    Ack,
     Capability,
     Capture,
     Error,
@@ -188,10 +188,10 @@ def test_outputs_equal_the_tflm_interpreter(device: Device, factory: DeviceFacto
     needs_model(factory)
     tensors = inputs_for(model_info)
     expected = tflm_outputs(conformance_model, tensors)
-    for tensor, want in zip(tensors, expected):
+    for tensor, want in zip(tensors, expected, strict=True):
         got = device.infer(tensor)
         assert len(got.outputs) == len(want)
-        for g, w in zip(got.outputs, want):
+        for g, w in zip(got.outputs, want, strict=True):
             np.testing.assert_array_equal(g, w)
 
 
@@ -202,7 +202,7 @@ def test_warmups_and_repeats_give_one_cycle_count_per_repeat(device: Device, mod
     assert len(first.cycles) == 1 and len(again.cycles) == 3
     assert all(c > 0 for c in first.cycles + again.cycles)
     assert again.latency_us > 0
-    for a, b in zip(first.outputs, again.outputs):  # repeats run on the same input
+    for a, b in zip(first.outputs, again.outputs, strict=True):  # repeats run on the same input
         np.testing.assert_array_equal(a, b)
 
 
@@ -355,4 +355,16 @@ def test_commands_before_hello_are_not_ready_and_logs_reach_the_host(
         assert err.code == ErrorCode.UNKNOWN_TYPE
     finally:
         port.close()
+        fresh_device.close()
+
+
+def test_reopening_gives_the_same_facts(fresh_device: Device, model_info: ModelInfo) -> None:
+    first = fresh_device.open()
+    fresh_device.close()
+    fresh_device.close()  # closing twice is harmless
+    again = fresh_device.open()
+    try:
+        assert again == first
+        fresh_device.infer(inputs_for(model_info, 1)[0])
+    finally:
         fresh_device.close()

@@ -71,6 +71,7 @@ def test_a_model_that_does_not_fit_is_refused_in_one_line(
 ) -> None:
     board = board_with(tmp_path, **changes)
     dev = create_device("sim", board, model=model)
+    assert isinstance(dev, SimDevice)
     with pytest.raises(DeviceError) as info:
         dev.open()
     message = str(info.value)

@@ -43,7 +43,7 @@ INPUT_BYTES = 3 * 16 * 16  # a small input keeps uploads quick
 def fuzz_runner() -> Path:
     if shutil.which("cmake") is None or shutil.which("g++") is None:
         pytest.skip("cmake or g++ not installed")
-    build = native_build_dir().parent / "build-asan"
+    build = native_build_dir() / "variants" / "asan"
     try:
         return build_native(build_dir=build, cmake_args=["-DVWW_SANITIZE=ON"])
     except HarnessError as exc:
@@ -68,7 +68,21 @@ def raw_frame(ftype: int, seq: int, payload: bytes, length: int | None = None) -
 def random_request(rng: random.Random) -> bytes:
     """A well-framed request with random (often out-of-range) fields."""
     seq = rng.randrange(0, 0x10000)
-    kind = rng.randrange(8)
+    kind = rng.randrange(9)
+    if kind == 8:  # a whole upload in random-sized chunks, then an INFER with random fields
+        frames: list[bytes] = []
+        off = 0
+        while off < INPUT_BYTES:
+            n = min(rng.randrange(1, 400), INPUT_BYTES - off)
+            payload = struct.pack("<II", off, INPUT_BYTES) + rng.randbytes(n)
+            frames.append(raw_frame(MsgType.INPUT_CHUNK, (seq + len(frames)) & 0xFFFF, payload))
+            off += n
+        infer = struct.pack("<HHBB", rng.randrange(0, 3), rng.randrange(0, 35), rng.randrange(4), 0)
+        frames.append(raw_frame(MsgType.INFER, (seq + len(frames)) & 0xFFFF, infer))
+        if rng.random() < 0.5:
+            frames.append(raw_frame(MsgType.GET_PROFILE, (seq + len(frames)) & 0xFFFF,
+                                    struct.pack("<H", rng.randrange(0, 8))))
+        return b"".join(frames)
     if kind == 0:
         off = rng.choice([0, rng.randrange(0, INPUT_BYTES + 64), INPUT_BYTES, 0xFFFFFFFF])
         total = rng.choice([INPUT_BYTES, INPUT_BYTES + 1, 0, rng.randrange(0, 1 << 32)])
@@ -79,7 +93,8 @@ def random_request(rng: random.Random) -> bytes:
         payload = struct.pack("<HHBB", rng.randrange(0, 4), rng.randrange(0, 40), rng.randrange(256), 0)
         return raw_frame(MsgType.INFER, seq, payload[: rng.randrange(0, 7)])
     if kind == 2:
-        return raw_frame(MsgType.GET_PROFILE, seq, struct.pack("<H", rng.randrange(0, 80))[: rng.randrange(3)])
+        start = struct.pack("<H", rng.randrange(0, 80))
+        return raw_frame(MsgType.GET_PROFILE, seq, start[: rng.randrange(3)])
     if kind == 3:
         return raw_frame(MsgType.HELLO, seq, rng.randbytes(rng.randrange(0, 6)))
     if kind == 4:
@@ -186,6 +201,10 @@ def run_fuzz(exe: Path, count: int, seed: int) -> int:
             probe = Ping(struct.pack("<I", i)).frame(probe_seq).encode()
             runner.send(case + b"\x00" + probe)
             if not runner.wait_pong(probe_seq, struct.pack("<I", i), PONG_TIMEOUT_S):
+                try:  # a sanitizer report takes a moment to end the process
+                    runner.proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    pass
                 alive = runner.proc.poll() is None
                 err = runner.stderr_text()
                 pytest.fail(
@@ -216,3 +235,44 @@ def test_fuzz_cases_reach_the_dispatcher() -> None:
         frames, _ = FrameDecoder().feed(case)
         good += sum(1 for f in frames if isinstance(f, Frame))
     assert good > 100
+
+
+def libfuzzer_seeds() -> list[bytes]:
+    """Seeds for firmware/native/fuzz: the golden frames (raw) and a structured session.
+
+    A structured input starts with an odd byte, then records ``type seq:u16 flags n
+    payload[n]`` that the target frames properly; this session uploads the target's
+    192-byte input, infers with a profile, and asks for the profile, memory and a capture.
+    """
+
+    def rec(mtype: int, seq: int, payload: bytes) -> bytes:
+        return struct.pack("<BHBB", mtype, seq, 0, len(payload)) + payload
+
+    data = bytes(range(192))
+    session = b"\x01" + b"".join([
+        rec(MsgType.HELLO, 1, bytes(4)),
+        rec(MsgType.INPUT_CHUNK, 2, struct.pack("<II", 0, 192) + data[:120]),
+        rec(MsgType.INPUT_CHUNK, 3, struct.pack("<II", 120, 192) + data[120:]),
+        rec(MsgType.INFER, 4, struct.pack("<HHBB", 1, 3, 1, 0)),
+        rec(MsgType.GET_PROFILE, 5, struct.pack("<H", 0)),
+        rec(MsgType.GET_MEMORY, 6, b""),
+        rec(MsgType.CAPTURE, 7, b"\x01\x00"),
+        rec(MsgType.INFER, 4, struct.pack("<HHBB", 1, 3, 1, 0)),
+    ])
+    return [*golden_frames(), session]
+
+
+@pytest.mark.skipif(shutil.which("clang++") is None, reason="clang++ not installed (libFuzzer target)")
+def test_libfuzzer_target_builds_and_survives_a_short_run(tmp_path: Path) -> None:
+    """The coverage-guided target (firmware/native/fuzz) for long runs; here a short smoke run."""
+    build = native_build_dir() / "variants" / "libfuzzer"
+    exe = build_native("vww_fuzz_server", build_dir=build,
+                       cmake_args=["-DCMAKE_CXX_COMPILER=clang++", "-DVWW_LIBFUZZER=ON"])
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, seed in enumerate(libfuzzer_seeds()):
+        (corpus / f"seed{i}").write_bytes(seed)
+    proc = subprocess.run([str(exe), "-runs=3000", "-seed=5", str(corpus)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Done 3000 runs" in proc.stderr

@@ -122,9 +122,7 @@ def _convert_keras(model: object, rep_shape: tuple[int, ...], path: Path) -> Pat
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     rng = np.random.default_rng(0)
-    conv.representative_dataset = lambda: (
-        [rng.random(rep_shape, dtype=np.float32)] for _ in range(4)
-    )
+    conv.representative_dataset = lambda: ([rng.random(rep_shape, dtype=np.float32)] for _ in range(4))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8

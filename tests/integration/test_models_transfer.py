@@ -28,7 +28,7 @@ def backbone() -> Path:
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from harness.data.synth import build_synthetic
 
-    return build_synthetic(tmp_path_factory.mktemp("data") / "synth", 40, seed=2, size=32, workers=1)
+    return build_synthetic(tmp_path_factory.mktemp("data") / "synth", 48, seed=1, size=32, workers=1)
 
 
 def test_copied_backbone_reproduces_the_reference_model(backbone: Path) -> None:
@@ -119,8 +119,8 @@ def test_sweep_reports_points_that_fit_no_board(
     boards = tmp_path / "boards"
     boards.mkdir()
     text = (boards_dir() / "nano33.toml").read_text()
-    text = text.replace("id = \"nano33\"", "id = \"minuscule\"").replace(
-        "flash_bytes = 1_048_576", "flash_bytes = 400_000"
+    text = text.replace('id = "nano33"', 'id = "minuscule"').replace(
+        "flash_bytes = 1_048_576", "flash_bytes = 330_000"
     )
     (boards / "minuscule.toml").write_text(text)
     monkeypatch.setenv("HIL_BOARDS_DIR", str(boards))

@@ -110,6 +110,8 @@ def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
         night["n"] = n
         res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == 2))
     check_page(res.html_path, tmp_path, min_plots=6, shot_name="nightly.png")
+    links = re.findall(r'href="([^"]+)"', res.html_path.read_text())
+    assert len(links) == 2 and all((res.html_path.parent / h).is_file() for h in links)
     runs = sorted((tmp_path / "hist" / "runs").glob("2026*"))
     cmp = write_comparison(runs[-4:], tmp_path / "compare.html")
     check_page(cmp, tmp_path, min_plots=3, shot_name="compare.png")

@@ -23,7 +23,7 @@ from PIL import Image
 from harness.boards import Board
 from harness.devices import BACKEND_MODULES
 from harness.devices.base import _BACKENDS, Device, DeviceInfo, Inference, State
-from harness.errors import DeviceError
+from harness.errors import DeviceError, LinkError
 from harness.link.messages import Capability, LayerTime, Memory, TimerKind
 from harness.models.tflite_file import ModelInfo
 
@@ -52,6 +52,7 @@ class InProcessDevice(Device):
         delay_s: float | None = None,
         flip_every: int = 0,
         interrupt_at: int = 0,
+        link_lost_at: int = 0,
     ) -> None:
         super().__init__()
         self.board = board
@@ -63,6 +64,7 @@ class InProcessDevice(Device):
         # child processes of the kill/interrupt tests slow the device down through the environment
         self.delay_s = delay_s if delay_s is not None else float(os.environ.get("BENCH_FAKE_DELAY_S", "0"))
         self.interrupt_at = interrupt_at
+        self.link_lost_at = link_lost_at
         self.calls = 0
         self._interp: Any = None
 
@@ -110,6 +112,8 @@ class InProcessDevice(Device):
             time.sleep(self.delay_s)
         if self.interrupt_at and self.calls == self.interrupt_at:
             raise KeyboardInterrupt
+        if self.link_lost_at and self.calls >= self.link_lost_at:
+            raise LinkError("no answer from the device within 2.0 s (waiting for RESULT)")
         if self.fail_every and self.calls % self.fail_every == 0:
             raise DeviceError("device answered error INVOKE_FAILED")
         self._interp.set_tensor(self._interp.get_input_details()[0]["index"], tensor)

@@ -111,7 +111,8 @@ def test_corrupt_image_is_an_error_row_and_the_run_completes(tmp_path: Path) -> 
     assert (folder / "summary.txt").read_text() in proc.stdout
 
 
-def test_ctrl_c_saves_rows_and_resume_finishes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_interrupt_saves_rows_and_resume_finishes(tmp_path: Path, signum: int) -> None:
     data = make_image_folder(tmp_path / "data", 40)
     model = tiny_model(tmp_path)
     runs = tmp_path / "runs"
@@ -148,7 +149,7 @@ def test_ctrl_c_saves_rows_and_resume_finishes(tmp_path: Path) -> None:
             break
         assert child.poll() is None, child.communicate()
         time.sleep(0.02)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signum)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130
     lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -14,10 +14,11 @@ import pytest
 from bench_fakes import UNIT_DIR, InProcessDevice, make_image_folder, tiny_model
 
 from harness.bench.api import bench_on_device, run_bench
-from harness.bench.runner import JOURNAL_NAME, BenchInterrupted, BenchSettings
+from harness.bench.journal import JOURNAL_NAME
+from harness.bench.runner import BenchInterrupted, BenchSettings
 from harness.bench.store import RESULTS_NAME, load_run, read_results
 from harness.boards import load_board
-from harness.errors import DeviceError, ModelError
+from harness.errors import DeviceError, LinkError, ModelError
 
 
 @pytest.fixture()
@@ -56,6 +57,7 @@ def test_rows_metrics_profile_and_memory(tmp_path: Path, tiny: Path, nano33) -> 
     assert run.columns["pred"][4] is None
     # the device flips a bit on every third call (calls 3, 6 of the 8 good images)
     assert m["metrics"]["host_mismatches"] == 2
+    assert m["metrics"]["host_max_abs_diff_q"] == 1
     assert run.columns["host_match"].count(False) == 2
     assert m["metrics"]["n_ok"] == 8 and m["metrics"]["n_error"] == 1
     assert m["latency_source"] == "estimated"
@@ -137,6 +139,21 @@ def test_interrupt_then_resume_measures_each_image_once(tmp_path: Path, tiny: Pa
     assert run.manifest["status"] == "complete" and run.manifest["metrics"]["n"] == 10
 
 
+def test_lost_link_fails_the_run_and_says_how_to_resume(tmp_path: Path, tiny: Path, nano33) -> None:  # type: ignore[no-untyped-def]
+    data = make_image_folder(tmp_path / "data", 8)
+    with pytest.raises(LinkError) as err:
+        _bench(tmp_path, InProcessDevice(nano33, tiny, link_lost_at=4), data)
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert str(err.value) == (
+        "no answer from the device within 2.0 s (waiting for RESULT); 3 rows saved in "
+        f"{folder}; resume with hil bench --resume {folder.name}"
+    )
+    m = json.loads((folder / "run.json").read_text())
+    assert m["status"] == "failed" and m["errors"][-1].startswith("no answer from the device")
+    table = read_results(folder)
+    assert table is not None and table.num_rows == 3
+
+
 def _measured_rows(folder: Path) -> int:
     table = read_results(folder)
     journal = folder / JOURNAL_NAME
@@ -197,3 +214,19 @@ def test_model_that_images_cannot_fill_fails_before_the_device(tmp_path: Path, t
     with pytest.raises(ModelError, match=r"input shape \[1, 64\] is not an image"):
         run_bench(backend="fake", model=flat, dataset=data, out_dir=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_a_changed_data_set(tmp_path: Path, tiny: Path, nano33) -> None:  # type: ignore[no-untyped-def]
+    data = make_image_folder(tmp_path / "data", 6)
+    with pytest.raises(BenchInterrupted) as err:
+        _bench(tmp_path, InProcessDevice(nano33, tiny, interrupt_at=3), data)
+    (data / "img_00000.png").write_bytes((data / "img_00001.png").read_bytes())
+    from bench_fakes import register_fake_backend
+
+    from harness.errors import ConfigError
+
+    register_fake_backend()
+    with pytest.raises(
+        ConfigError, match=r"cannot resume .*: data set sha256 \w{64} differs from the run's \w{64}"
+    ):
+        run_bench(resume=err.value.folder.path, quiet=True)

@@ -120,3 +120,18 @@ def test_run_id_format() -> None:
     assert len(stamp) == 16 and stamp.endswith("Z") and "T" in stamp
     assert (board, backend) == ("nano33", "sim") and len(tail) == 6
     int(tail, 16)
+
+
+def test_journal_recovers_whole_lines_and_drops_a_torn_one(tmp_path: Path) -> None:
+    from harness.bench.journal import Journal
+
+    folder = RunFolder.create(tmp_path, "r5")
+    journal = Journal(folder)
+    journal.append(_row(0))
+    journal.append(_row(1))
+    journal.close()
+    with open(journal.path, "a", encoding="utf-8") as fh:
+        fh.write('{"seq": 2, "image_id": "im')  # the write a SIGKILL cut short
+    assert [r["image_id"] for r in journal.recover()] == ["img0", "img1"]
+    journal.clear()
+    assert not journal.path.exists() and journal.recover() == []

@@ -22,6 +22,7 @@ from harness.link.messages import (
     Infer,
     InferFlags,
     InputChunk,
+    LayerTime,
     Log,
     Memory,
     Message,
@@ -60,7 +61,9 @@ class MemoryLink:
 INPUT = 96 * 96 * 3
 
 
-def make(max_payload: int = 1024, credits: int = 4, **kw: object) -> tuple[DeviceEnd, MemoryLink, TestDoubleEngine]:
+def make(
+    max_payload: int = 1024, credits: int = 4, **kw: object
+) -> tuple[DeviceEnd, MemoryLink, TestDoubleEngine]:
     link = MemoryLink()
     engine = TestDoubleEngine(**kw)  # type: ignore[arg-type]
     return DeviceEnd(link, engine, max_payload=max_payload, credits=credits), link, engine
@@ -117,7 +120,7 @@ def test_full_inference_and_profile_pages() -> None:
     (res,) = send(dev, link, Infer(2, 3, InferFlags.PROFILE), seq)
     assert isinstance(res, Result) and res.status == 0 and len(res.cycles) == 3
     assert res.output == expected_output(data, 2) and engine.invokes == 5
-    layers = []
+    layers: list[LayerTime] = []
     start = 0
     while True:
         seq += 1

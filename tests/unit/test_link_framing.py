@@ -66,7 +66,9 @@ def reference_cobs_encode(data: bytes) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize(("name", "seq", "msg"), MAKE_GOLDEN.MESSAGES, ids=[m[0] for m in MAKE_GOLDEN.MESSAGES])
+@pytest.mark.parametrize(
+    ("name", "seq", "msg"), MAKE_GOLDEN.MESSAGES, ids=[m[0] for m in MAKE_GOLDEN.MESSAGES]
+)
 def test_golden_frames_encode_and_decode(name: str, seq: int, msg: object) -> None:
     gseq, wire = GOLDEN[name]
     assert gseq == seq

@@ -22,7 +22,9 @@ def no_real_ports(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sd, "present_ports", lambda: ["/dev/ttyS0", "/dev/ttyUSB3"])
 
 
-def test_no_board_attached_lists_the_ports_present(monkeypatch: pytest.MonkeyPatch, no_real_ports: None) -> None:
+def test_no_board_attached_lists_the_ports_present(
+    monkeypatch: pytest.MonkeyPatch, no_real_ports: None
+) -> None:
     monkeypatch.setattr(sd, "find_ports", lambda ids: [])
     dev = create_device("serial", load_board("nano33"))
     with pytest.raises(LinkError) as info:

@@ -67,7 +67,8 @@ class FaultyLink:
         return b"".join(self._fate("rx", part + b"\x00") for part in whole)
 
     def write(self, data: bytes) -> None:
-        self.inner.write(self._fate("tx", data))
+        frames = data.split(b"\x00")[:-1]  # the device may write several frames at once
+        self.inner.write(b"".join(self._fate("tx", part + b"\x00") for part in frames))
 
 
 @dataclass

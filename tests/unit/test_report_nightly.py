@@ -169,10 +169,14 @@ def test_markdown_escaping() -> None:
     assert md("<script>|`x`\n") == "&lt;script&gt;\\|\\`x\\` "
 
 
-def test_sample_matrix_parses() -> None:
-    m = load_matrix(Path(__file__).resolve().parents[2] / "matrices" / "sim.toml")
-    assert {c.backend for c in m.cells} >= {"sim"}
-    assert all(c.board in ("nano33", "esp32cam") for c in m.cells)
+def test_sample_matrices_parse() -> None:
+    root = Path(__file__).resolve().parents[2] / "matrices"
+    sim = load_matrix(root / "sim.toml")
+    assert {c.backend for c in sim.cells} == {"sim"}  # runs anywhere, no hardware
+    assert {c.board for c in sim.cells} == {"nano33", "esp32cam"}
+    assert sim.out == root.parent / "reports" / "nightly-sim"
+    emu = load_matrix(root / "emulators.toml")
+    assert {c.backend for c in emu.cells} == {"qemu", "renode"}
 
 
 def test_existing_history_runs_do_not_count_as_tonight(matrix: Path, tmp_path: Path) -> None:
@@ -180,3 +184,29 @@ def test_existing_history_runs_do_not_count_as_tonight(matrix: Path, tmp_path: P
     res = run_nightly(matrix, tmp_path / "h", runner=FakeBench(), write_reports=False)
     assert len([o for o in res.outcomes if o.status == "ok"]) == 3
     assert res.history_runs == 4
+
+
+def test_a_crashing_backend_does_not_cost_the_other_cells(matrix: Path, tmp_path: Path) -> None:
+    bench = FakeBench()
+
+    def runner(**kw: Any) -> Path:
+        if kw["board"] == "esp32cam":
+            raise TypeError("unexpected keyword argument 'model'")
+        return bench(**kw)
+
+    res = run_nightly(matrix, tmp_path / "h", runner=runner, write_reports=False)
+    status = {o.cell.name: (o.status, o.reason) for o in res.outcomes}
+    assert status["default @ esp32cam/sim"] == (
+        "failed", "internal error: TypeError: unexpected keyword argument 'model'")
+    assert status["default @ nano33/sim"][0] == "ok"
+    assert res.exit_code == 1
+
+
+def test_accuracy_confidence_widens_the_check() -> None:
+    from harness.report.regress import Policy, check_accuracy
+
+    history = [(95, 100), (96, 100)]
+    loose = check_accuracy(88, 100, history, Policy(accuracy_confidence=0.95))
+    strict = check_accuracy(88, 100, history, Policy(accuracy_confidence=0.999))
+    assert loose.regressed and not strict.regressed
+    assert "(99.9 % CI" in strict.message and "(95 % CI" in loose.message

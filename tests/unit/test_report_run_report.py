@@ -139,3 +139,13 @@ def test_report_out_path(tmp_path: Path) -> None:
     out.mkdir()
     assert write_report(run, out) == out / "report.html"
     assert (out / "report.html").is_file()
+
+
+def test_latency_from_cycles_when_older_runs_lack_microseconds(tmp_path: Path) -> None:
+    run = write_run(tmp_path, SynthSpec(n=50, seed=12, images=False, latency_ms=100.0,
+                                        latency_jitter=0.0))
+    table = pq.read_table(run / "results.parquet").drop(["latency_us"])
+    pq.write_table(table, run / "results.parquet")
+    html = _text(write_report(run))
+    assert "no &#x27;latency_us&#x27; column" in html
+    assert "100.000 ms" in html  # p50 from cycles / 64 MHz
