@@ -24,6 +24,8 @@ vww::Timer& timer();
 uint32_t clock_hz();
 // The tensor arena, 16-byte aligned, `bytes` long; null when the board has no room.
 uint8_t* arena(size_t bytes);
+// The buffer uploads land in, outside the arena, `bytes` long; null when there is no room.
+uint8_t* input_stage(size_t bytes);
 // The camera, or null when this build has none (CAPTURE then answers UNSUPPORTED).
 vww::Camera* camera();
 // RAM and flash figures for GET_MEMORY.

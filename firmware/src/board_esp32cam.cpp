@@ -129,6 +129,11 @@ uint8_t* arena(size_t bytes) {
       heap_caps_aligned_alloc(16, bytes, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT));
 }
 
+uint8_t* input_stage(size_t bytes) {
+  return static_cast<uint8_t*>(
+      heap_caps_aligned_alloc(16, bytes, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT));
+}
+
 vww::Camera* camera() { return g_camera_ok ? &g_camera : nullptr; }
 vww::MemoryProbe* memory_probe() { return &g_memory; }
 

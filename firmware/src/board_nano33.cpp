@@ -69,6 +69,7 @@ class DwtTimer : public vww::Timer {
 StreamPort g_port(VWW_LINK);
 DwtTimer g_timer;
 alignas(16) uint8_t g_arena[vww_generated::kArenaSize];
+alignas(16) uint8_t g_input[vww_generated::kInputBytes];
 
 class NanoMemory : public vww::MemoryProbe {
  public:
@@ -121,6 +122,7 @@ vww::Timer& timer() { return g_timer; }
 uint32_t clock_hz() { return kClockHz; }
 
 uint8_t* arena(size_t bytes) { return bytes <= sizeof(g_arena) ? g_arena : nullptr; }
+uint8_t* input_stage(size_t bytes) { return bytes <= sizeof(g_input) ? g_input : nullptr; }
 
 vww::Camera* camera() {
 #if !defined(VWW_NO_CAMERA)

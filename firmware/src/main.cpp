@@ -39,7 +39,9 @@ void setup() {
   const vww_tflm::ModelImage model{g_vww_model, g_vww_model_len, vww_generated::kModelSha256};
   static vww_tflm::TflmEngine engine(model, g_resolver,
                                      board::arena(vww_generated::kArenaSize),
-                                     vww_generated::kArenaSize);
+                                     vww_generated::kArenaSize,
+                                     board::input_stage(vww_generated::kInputBytes),
+                                     vww_generated::kInputBytes);
   if (ops_ok) {
     engine.begin();
   } else {

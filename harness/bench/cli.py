@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="how to reach the board (default: serial when --port is given, else sim)",
     )
-    p.add_argument("--port", default=None, help="pyserial URL of a real board (default: found by USB id)")
+    p.add_argument(
+        "--port",
+        default=None,
+        help="pyserial URL of a real board; implies --backend serial (default: none; with "
+        "--backend serial the board is found by its USB ids)",
+    )
     p.add_argument(
         "--baud", type=int, default=None, help="link baud rate (default: the board's; sim: unthrottled)"
     )

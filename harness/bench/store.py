@@ -105,6 +105,17 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing subgroup columns become nulls."""
+    columns = []
+    for f in schema:
+        if f.name in table.column_names:
+            columns.append(table.column(f.name).cast(f.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, type=f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def read_results(folder: Path) -> pa.Table | None:
     """All rows of a run: ``results.parquet`` if present, else every part; None when none."""
     folder = Path(folder)
@@ -225,21 +236,30 @@ class RunFolder:
         next_part = int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0  # type: ignore[union-attr]
         return table, next_part
 
-    def consolidate(self) -> pa.Table | None:
-        """Merge the parts into ``results.parquet`` (atomically), then remove the parts."""
+    def consolidate(self) -> int:
+        """Merge the parts into ``results.parquet`` (atomically), then remove the parts.
+
+        Parts are copied one at a time into a single writer, so memory stays that of one
+        part however long the run was. Parts are already in ``seq`` order: each holds the
+        rows measured after those of the part before it. Returns the number of rows.
+        """
         parts = part_files(self.path)
         if not parts:
-            return read_results(self.path)
-        table = _concat([pq.read_table(p) for p in parts])
-        if "seq" in table.column_names:
-            table = table.sort_by("seq")
+            table = read_results(self.path)
+            return table.num_rows if table is not None else 0
+        schema = pa.unify_schemas([pq.read_schema(p) for p in parts], promote_options="permissive")
         final = self.path / RESULTS_NAME
         tmp = final.with_name(f".{final.name}.tmp")
-        pq.write_table(table, tmp)
+        rows = 0
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for p in parts:
+                table = conform(pq.read_table(p, use_threads=False), schema)
+                writer.write_table(table)
+                rows += table.num_rows
         os.replace(tmp, final)
         for p in parts:
             p.unlink()
-        return table
+        return rows
 
 
 @dataclass

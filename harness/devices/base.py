@@ -220,8 +220,12 @@ class SessionDevice(Device):
         self._port: Any = None
 
     @abstractmethod
-    def _start(self) -> tuple[str, int]:
-        """Start what stands behind the port; return (pyserial URL, baud)."""
+    def _start(self) -> tuple[str, int | None]:
+        """Start what stands behind the port; return (pyserial URL, link rate in baud).
+
+        The rate sizes the upload's acknowledgement timeout; None means the link has no
+        meaningful rate (a pseudo-terminal or socket that is not throttled).
+        """
 
     def _stop(self) -> None:
         """Stop what :meth:`_start` started (default: nothing)."""
@@ -234,10 +238,9 @@ class SessionDevice(Device):
         try:
             url, baud = self._start()
             self._url = url
-            self._port = open_port(url, baud)
+            self._port = open_port(url, baud or 115200)
             self.session = Session(
-                self._port, timeout=self.timeout, retries=self.retries, on_log=self.on_log,
-                baud=baud if not url.startswith(("socket://", "loop://")) else None,
+                self._port, timeout=self.timeout, retries=self.retries, on_log=self.on_log, baud=baud
             )
             hello = self.session.hello()
         except BaseException:

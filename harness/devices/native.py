@@ -178,7 +178,7 @@ class NativeDevice(SessionDevice):
         if not pty.startswith("/dev/"):
             raise DeviceError(f"the native runner printed {pty!r} instead of its terminal")
         log.debug("native runner pid %d on %s", self._proc.pid, pty)
-        return pty, self.board.baud
+        return pty, None  # an unthrottled pseudo-terminal has no link rate
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -83,7 +83,7 @@ class SimDevice(SessionDevice):
             self.model, self.board, baud=self.baud, max_payload=self.max_payload, credits=self.credits
         )
         port = self.child.start()
-        return port, self.baud or self.board.baud
+        return port, self.baud
 
     def _stop(self) -> None:
         child, self.child = self.child, None

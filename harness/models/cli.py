@@ -29,6 +29,7 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", module="keras")
     warnings.filterwarnings("ignore", module="tensorflow")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices per sweep point
 
 
 def _floats(text: str) -> list[float]:

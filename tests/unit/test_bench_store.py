@@ -70,10 +70,14 @@ def test_parts_with_different_subgroups_are_joined(tmp_path: Path) -> None:
     w = RowWriter(tmp_path, batch_rows=1)
     w.add(_row(0, sg_age=3))
     w.add(_row(1, sg_lighting="dark"))
-    table = read_results(tmp_path)
-    assert table is not None
-    assert table.column("sg_age").to_pylist() == [3, None]
-    assert table.column("sg_lighting").to_pylist() == [None, "dark"]
+    w.add(_row(2, sg_age=None))
+    for _ in range(2):  # parts first, then the consolidated file
+        table = read_results(tmp_path)
+        assert table is not None
+        assert table.column("seq").to_pylist() == [0, 1, 2]
+        assert table.column("sg_age").to_pylist() == [3, None, None]
+        assert table.column("sg_lighting").to_pylist() == [None, "dark", None]
+        assert RunFolder(tmp_path).consolidate() == 3
 
 
 def test_consolidate_then_resume_keeps_every_row_once(tmp_path: Path) -> None:

@@ -84,3 +84,22 @@ def test_native_command_passes_the_model_shape_and_layers() -> None:
     assert cmd[cmd.index("--input-shape") + 1] == "1x8x8x1"
     assert cmd[cmd.index("--ops") + 1] == "CONV_2D,MEAN"
     assert "--fail-model" in cmd
+
+
+def test_missing_compilers_and_emulator_are_one_line_tool_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import harness.devices.native as native
+    import harness.devices.qemu as qemu
+    from harness.errors import ToolMissing
+
+    monkeypatch.setattr(native.shutil, "which", lambda _tool: None)
+    monkeypatch.setattr(qemu.shutil, "which", lambda _tool: None)
+    with pytest.raises(ToolMissing, match="cmake is not installed"):
+        native.build_native(build_dir=tmp_path / "native")
+    with pytest.raises(ToolMissing, match="arm-none-eabi-g\\+\\+ is not installed"):
+        qemu.build_qemu_firmware(build_dir=tmp_path / "qemu")
+    dev = qemu.QemuDevice(load_board("nano33"))
+    with pytest.raises(ToolMissing, match="qemu-system-arm is not installed"):
+        dev.open()
+    assert dev._proc is None  # nothing was started, nothing is left running

@@ -445,6 +445,71 @@ void test_not_ready_engine() {
   CHECK(rig.ask(golden("ping")) == golden("pong"));
 }
 
+// A camera whose "frame" is 2500 gray pixels; capture() fills the input with a pattern.
+class FakeCamera : public vww::Camera {
+ public:
+  bool capture(vww::Engine& engine, vww::FrameView* frame) override {
+    ++captures;
+    if (fail) return false;
+    uint8_t* in = engine.input_buffer(0);
+    for (uint32_t i = 0; i < engine.input_spec(0).bytes; ++i) in[i] = static_cast<uint8_t>(i);
+    for (size_t i = 0; i < sizeof pixels; ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+    frame->data = pixels;
+    frame->bytes = sizeof pixels;
+    frame->width = 50;
+    frame->height = 50;
+    frame->format = vww::PixelFormat::kGray8;
+    return true;
+  }
+  uint8_t pixels[2500];
+  int captures = 0;
+  bool fail = false;
+};
+
+void test_capture() {
+  Rig rig;
+  FakeCamera camera;
+  rig.config.capabilities |= vww::kCapCamera | vww::kCapFrame;
+  rig.start();
+  rig.server->set_camera(&camera);
+  CHECK((rig.server->capabilities() & (vww::kCapCamera | vww::kCapFrame)) != 0);
+  rig.ask(golden("hello"));
+  // CAPTURE with the frame: one RESULT, then FRAME pages that add up to the picture.
+  Bytes out = rig.ask(golden("capture"));
+  Bytes rest;
+  Decoded result = decode(first_frame(out, &rest));
+  CHECK(result.h.type == 0x83 && result.h.seq == 7);
+  CHECK(vww::get_u16(result.payload.data() + 2) == 1);  // one timed run
+  Bytes picture;
+  int pages = 0;
+  while (!rest.empty()) {
+    Bytes next;
+    Decoded page = decode(first_frame(rest, &next));
+    CHECK(page.h.type == 0x88 && page.h.seq == 7);
+    CHECK(vww::get_u32(page.payload.data()) == picture.size());
+    CHECK(vww::get_u32(page.payload.data() + 4) == 2500);
+    CHECK(vww::get_u16(page.payload.data() + 8) == 50 && page.payload[12] == 0);
+    CHECK(page.payload.size() <= 1024);
+    picture.insert(picture.end(), page.payload.begin() + 14, page.payload.end());
+    rest.swap(next);
+    ++pages;
+  }
+  CHECK(pages == 3 && picture.size() == 2500);
+  CHECK(memcmp(picture.data(), camera.pixels, 2500) == 0);
+  // The same seq again: the same answer from the cache, no second capture.
+  CHECK(rig.ask(golden("capture")) == out);
+  CHECK(camera.captures == 1);
+  // The camera filled the input, so INFER may follow without an upload.
+  Bytes infer = encode(vww::MsgType::kInfer, 60, {0, 0, 1, 0, 0, 0});
+  CHECK(decode(rig.ask(infer)).h.type == 0x83);
+  // Without the frame flag: only the RESULT. A failing camera: INVOKE_FAILED.
+  Bytes only = rig.ask(encode(vww::MsgType::kCapture, 61, {0, 0}));
+  Bytes after;
+  CHECK(decode(first_frame(only, &after)).h.type == 0x83 && after.empty());
+  camera.fail = true;
+  CHECK(error_code(rig.ask(encode(vww::MsgType::kCapture, 62, {1, 0}))) == 9);
+}
+
 class NsTimer : public vww::Timer {
  public:
   uint64_t now() override { return ++t; }
@@ -506,6 +571,7 @@ int main(int argc, char** argv) {
   test_server_golden_session();
   test_server_errors_and_resync();
   test_not_ready_engine();
+  test_capture();
   test_test_double();
   printf("vww_core_tests: %d checks passed (%zu golden frames)\n", g_checks, g_golden.size());
   return 0;

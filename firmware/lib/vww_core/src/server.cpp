@@ -350,9 +350,12 @@ void Server::handle_get_memory(uint16_t seq) {
 }
 
 void Server::handle_capture(uint16_t seq, const uint8_t* p, uint16_t n) {
-  if (camera_ == nullptr) return send_error(ErrorCode::kUnsupported, seq, 0, "no camera");
+  if ((capabilities() & kCapCamera) == 0) {
+    return send_error(ErrorCode::kUnsupported, seq, 0, "no camera");
+  }
   if (n < 2) return send_error(ErrorCode::kBadArgument, seq, n, "capture payload too short");
-  const bool send_frame = (p[0] & kCaptureFlagSendFrame) != 0;
+  const bool send_frame =
+      (p[0] & kCaptureFlagSendFrame) != 0 && (capabilities() & kCapFrame) != 0;
   frame_view_ = FrameView();
   bool ok = camera_->capture(engine_, &frame_view_);
   cache_error_text_ = "camera capture failed";

@@ -1,5 +1,7 @@
 #include "vww_tflm/tflm_engine.h"
 
+#include <string.h>
+
 #include <new>
 
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -24,11 +26,14 @@ vww::TensorSpec spec_of(const TfLiteTensor* t) {
 }  // namespace
 
 TflmEngine::TflmEngine(const ModelImage& model, const tflite::MicroOpResolver& resolver,
-                       uint8_t* arena, size_t arena_size)
+                       uint8_t* arena, size_t arena_size, uint8_t* input_stage,
+                       size_t input_stage_size)
     : model_(model),
       resolver_(resolver),
       arena_(arena),
       arena_size_(arena_size),
+      input_stage_(input_stage),
+      input_stage_size_(input_stage_size),
       status_(static_cast<uint8_t>(vww::ErrorCode::kModelError)),
       status_text_("engine not started") {}
 
@@ -68,6 +73,11 @@ void TflmEngine::begin() {
     fail("AllocateTensors failed: arena too small or an op is missing from the resolver");
     return;
   }
+  if (interpreter()->inputs_size() != 1 || input_stage_ == nullptr ||
+      interpreter()->input(0)->bytes > input_stage_size_) {
+    fail("the input buffer is missing or smaller than the model's input tensor");
+    return;
+  }
   status_ = 0;
   status_text_ = "";
 }
@@ -89,9 +99,7 @@ vww::TensorSpec TflmEngine::output_spec(uint8_t i) const {
 }
 
 uint8_t* TflmEngine::input_buffer(uint8_t i) {
-  if (status_ != 0) return nullptr;
-  TfLiteTensor* t = interpreter()->input(i);
-  return t != nullptr ? t->data.uint8 : nullptr;
+  return status_ == 0 && i == 0 ? input_stage_ : nullptr;
 }
 
 const uint8_t* TflmEngine::output_buffer(uint8_t i) const {
@@ -102,6 +110,8 @@ const uint8_t* TflmEngine::output_buffer(uint8_t i) const {
 
 bool TflmEngine::invoke() {
   if (status_ != 0) return false;
+  TfLiteTensor* in = interpreter()->input(0);
+  memcpy(in->data.uint8, input_stage_, in->bytes);
   return interpreter()->Invoke() == kTfLiteOk;
 }
 

@@ -54,8 +54,11 @@ struct ModelImage {
 
 class TflmEngine : public vww::Engine {
  public:
+  // `input_stage` holds the uploaded input outside the arena: TFLM may reuse the input
+  // tensor's memory during Invoke(), so invoke() copies the stage into the tensor every
+  // time and warm-ups and repeats all see the same input (docs/protocol.md).
   TflmEngine(const ModelImage& model, const tflite::MicroOpResolver& resolver, uint8_t* arena,
-             size_t arena_size);
+             size_t arena_size, uint8_t* input_stage, size_t input_stage_size);
 
   // Maps the model, builds the interpreter and allocates the tensors. Call once.
   void begin();
@@ -89,6 +92,8 @@ class TflmEngine : public vww::Engine {
   const tflite::MicroOpResolver& resolver_;
   uint8_t* arena_;
   size_t arena_size_;
+  uint8_t* input_stage_;
+  size_t input_stage_size_;
   ProfilerAdapter profiler_;
   alignas(tflite::MicroInterpreter) uint8_t storage_[sizeof(tflite::MicroInterpreter)];
   bool constructed_ = false;
