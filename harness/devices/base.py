@@ -238,7 +238,7 @@ class SessionDevice(Device):
         try:
             url, baud = self._start()
             self._url = url
-            self._port = open_port(url, baud or 115200)
+            self._port = open_port(url, baud)
             self.session = Session(
                 self._port, timeout=self.timeout, retries=self.retries, on_log=self.on_log, baud=baud
             )

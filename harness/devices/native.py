@@ -168,7 +168,7 @@ class NativeDevice(SessionDevice):
             cmd.append("--fail-model")
         return cmd
 
-    def _start(self) -> tuple[str, int]:
+    def _start(self) -> tuple[str, int | None]:
         runner = self.runner or build_native()
         self._proc = subprocess.Popen(
             self.command(runner), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

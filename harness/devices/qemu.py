@@ -156,7 +156,7 @@ class QemuDevice(SessionDevice):
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
-    def _start(self) -> tuple[str, int]:
+    def _start(self) -> tuple[str, int | None]:
         if shutil.which("qemu-system-arm") is None:
             raise ToolMissing("qemu-system-arm is not installed (Debian package qemu-system-arm)")
         elf = self.elf or build_qemu_firmware()

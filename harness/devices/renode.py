@@ -89,7 +89,7 @@ class RenodeDevice(SessionDevice):
             )
         return elf
 
-    def _start(self) -> tuple[str, int]:
+    def _start(self) -> tuple[str, int | None]:
         exe = renode_executable()
         elf = self._elf()
         port = self.tcp_port or free_tcp_port()

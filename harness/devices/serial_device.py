@@ -66,6 +66,6 @@ class SerialDevice(SessionDevice):
         self.port = port
         self.baud = baud
 
-    def _start(self) -> tuple[str, int]:
+    def _start(self) -> tuple[str, int | None]:
         url = self.port or locate_port(self.board)
         return url, self.baud or self.board.baud

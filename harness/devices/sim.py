@@ -78,7 +78,7 @@ class SimDevice(SessionDevice):
         #: Why the last child ended, when it ended on its own (an abort in TFLM, a kill).
         self.exit_reason: str | None = None
 
-    def _start(self) -> tuple[str, int]:
+    def _start(self) -> tuple[str, int | None]:
         self.child = SimChild(
             self.model, self.board, baud=self.baud, max_payload=self.max_payload, credits=self.credits
         )

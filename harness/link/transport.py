@@ -18,14 +18,19 @@ from harness.errors import LinkError
 log = logging.getLogger(__name__)
 
 
-def open_port(url: str, baud: int = 115200, timeout: float = 0.05) -> serial.SerialBase:
-    """Open a port by path or URL; a missing or busy port is a one-line :class:`LinkError`."""
+def open_port(url: str, baud: int | None = None, timeout: float = 0.05) -> serial.SerialBase:
+    """Open a port by path or URL; a missing or busy port is a one-line :class:`LinkError`.
+
+    ``baud`` None leaves the rate at 115200, which pseudo-terminals and sockets ignore.
+    """
     try:
-        port = serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=10.0)
+        port = serial.serial_for_url(
+            url, baudrate=baud or 115200, timeout=timeout, write_timeout=10.0
+        )
     except (serial.SerialException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LinkError(f"cannot open port {url}: {reason}") from None
-    log.debug("opened %s at %d baud", url, baud)
+    log.debug("opened %s at %s baud", url, baud or "unset")
     return port
 
 

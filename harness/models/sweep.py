@@ -171,7 +171,7 @@ def plot_pareto(points: list[SweepPoint], path: Path) -> None:
         fr = sorted((pairs[i] for i in front), key=lambda t: t[0])
         if fr:
             ax.plot([f[0] for f in fr], [f[1] for f in fr], "k--", lw=0.8, label="Pareto front")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
         ax.set_xlabel(f"estimated latency on {board} (ms, cost model)")
         ax.set_ylabel("int8 val accuracy")
         ax.set_title(f"{board}: green fits, red does not; area ~ arena")

@@ -136,3 +136,22 @@ def test_sweep_reports_points_that_fit_no_board(
         assert p["fits"] == {"minuscule": False} and p["latency_ms"]["minuscule"] > 0
     assert (out / "pareto.png").stat().st_size > 1000
     assert "fits" in (out / "sweep.csv").read_text().splitlines()[0]
+
+
+def test_fine_tune_unfreezes_everything(backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    import keras
+
+    from harness.models.transfer import read_backbone
+
+    out = tmp_path / "ft"
+    rc = main(["train", "--data", str(tiny_data), "--out", str(out), "--resolution", "32",
+               "--blocks", "2", "--epochs", "1", "--batch-size", "16", "--backbone", str(backbone),
+               "--freeze-blocks", "1", "--fine-tune-epochs", "1"])  # fmt: skip
+    assert rc == 0
+    record = json.loads((out / "training_log.json").read_text())
+    assert [row["stage"] for row in record["history"]] == ["transfer", "fine-tune"]
+    assert record["images_seen"] == 2 * record["data"]["train_images"]
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    src = [layer for layer in read_backbone(backbone) if layer.kind != "dense"]
+    # block 1 was copied and frozen, then fine-tuned: it has moved away from the backbone
+    assert not np.array_equal(model.get_layer("block1_pw").get_weights()[0], src[4].weights[0])
