@@ -140,7 +140,8 @@ def load_matrix(path: Path) -> Matrix:
             out=Path(_path(nightly["out"], base) or "") if nightly.get("out") else None,
             limit=int(limit) if limit is not None else None,
             threshold=float(nightly.get("threshold", 0.5)),
-            warmups=int(nightly["warmups"]) if "warmups" in nightly else None, repeats=int(nightly.get("repeats", 1)),
+            warmups=int(nightly["warmups"]) if "warmups" in nightly else None,
+            repeats=int(nightly.get("repeats", 1)),
             policy=policy)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad value in [nightly]: {exc}") from exc

@@ -13,9 +13,33 @@ from pathlib import Path
 
 from harness.link.framing import DELIMITER, HEADER, Frame, cobs_encode, crc32
 from harness.link.messages import (
-    Ack, Capability, Capture, CaptureFlags, DType, Error, ErrorCode, FrameChunk, GetMemory,
-    GetProfile, Hello, HelloResp, Infer, InferFlags, InputChunk, LayerTime, Log, LogLevel,
-    Memory, Message, PixelFormat, Ping, Pong, Profile, Result, TensorSpec, TimerKind,
+    Ack,
+    Capability,
+    Capture,
+    CaptureFlags,
+    DType,
+    Error,
+    ErrorCode,
+    FrameChunk,
+    GetMemory,
+    GetProfile,
+    Hello,
+    HelloResp,
+    Infer,
+    InferFlags,
+    InputChunk,
+    LayerTime,
+    Log,
+    LogLevel,
+    Memory,
+    Message,
+    Ping,
+    PixelFormat,
+    Pong,
+    Profile,
+    Result,
+    TensorSpec,
+    TimerKind,
 )
 
 MODEL_SHA = hashlib.sha256(b"golden model").digest()
@@ -76,7 +100,7 @@ def main() -> None:
     body = HEADER.pack(0x42, 0, 13, 0)
     body += struct.pack("<I", crc32(body))
     lines.append(f"unknown_type 13 {(cobs_encode(body) + DELIMITER).hex()}")
-    lines.append("garbage 0 " + bytes(b"\x13\x37hello\xff\xfe").hex() + "00")
+    lines.append("garbage 0 " + b"\x13\x37hello\xff\xfe".hex() + "00")
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -43,7 +43,8 @@ def test_cost_model_counts_macs_and_overhead() -> None:
     conv = cm.op_cycles("CONV_2D", macs=1000, output_elements=10)
     assert conv == pytest.approx(cm.cycles_per_mac["CONV_2D"] * 1000 + cm.per_op_overhead_cycles)
     pool = cm.op_cycles("AVERAGE_POOL_2D", macs=0, output_elements=256)
-    assert pool == pytest.approx(cm.cycles_per_output_element["AVERAGE_POOL_2D"] * 256 + cm.per_op_overhead_cycles)
+    expected = cm.cycles_per_output_element["AVERAGE_POOL_2D"] * 256 + cm.per_op_overhead_cycles
+    assert pool == pytest.approx(expected)
 
 
 def test_broken_profile_is_a_config_error(tmp_path: Path) -> None:
