@@ -54,12 +54,9 @@ def reference_models_dir() -> Path | None:
     """The team's shared reference models (``../shared/reference/models``), if present.
 
     Never part of the repository: tests that need these files skip where this is None.
+    ``HIL_REFERENCE_MODELS``, when set, is the only place looked at (so tests can make
+    the files absent by pointing it at an empty folder).
     """
-    candidates = [
-        os.environ.get("HIL_REFERENCE_MODELS"),
-        str(PROJECT_ROOT.parent / "shared" / "reference" / "models"),
-    ]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c)
-    return None
+    configured = os.environ.get("HIL_REFERENCE_MODELS")
+    candidate = Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "reference" / "models"
+    return candidate if candidate.is_dir() else None

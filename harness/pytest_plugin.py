@@ -219,7 +219,7 @@ def synthetic_trained(model: Path) -> str | None:
             continue
         training = entry.extra.get("training")
         trained_on = str(training.get("data", "")) if isinstance(training, dict) else ""
-        if trained_on.lower() == "synthetic" or "synthetic" in entry.description.lower():
+        if trained_on.lower() == "synthetic":
             return entry.name
     return None
 

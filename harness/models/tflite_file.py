@@ -142,7 +142,8 @@ class ModelInfo:
         try:
             model = runtime.convert_bytearray_to_object(bytearray(self.data))
         except Exception as exc:  # the flatbuffer reader raises many types on truncated files
-            raise ModelError(f"{self.label} is truncated or corrupt ({type(exc).__name__})") from None
+            kind = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+            raise ModelError(f"{self.label} is truncated or corrupt ({kind}: {exc})") from None
         if not model.subgraphs:
             raise ModelError(f"{self.label} has no subgraph")
         return model

@@ -108,18 +108,20 @@ def _expected(arch: ArchConfig, blocks: int) -> list[tuple[str, str]]:
 
 
 def _adapt(src: list[np.ndarray], dst: list[np.ndarray], name: str) -> list[np.ndarray] | None:
-    """Make an RGB stem kernel usable on grayscale input by summing its colour planes.
+    """Fit compatible weights that differ in form: a missing conv bias, or RGB to grey.
 
-    A grey image has equal R, G and B, so the RGB convolution of it equals the
+    Keras' own MobileNet has no conv biases (BN follows), so a zero bias gives the same
+    layer. A grey image has equal R, G and B, so the RGB convolution of it equals the
     convolution of one plane with the sum of the three kernels.
     """
-    if name != STEM_LAYER_NAMES[0] or len(src) != len(dst):
-        return None
-    if src[0].ndim == 4 and src[0].shape[2] == 3 and dst[0].shape[2] == 1:
-        adapted = [src[0].sum(axis=2, keepdims=True), *src[1:]]
-        if all(a.shape == b.shape for a, b in zip(adapted, dst, strict=True)):
-            log.info("backbone is RGB, model is grayscale: summing the stem kernel's colour planes")
-            return adapted
+    out = list(src)
+    if len(out) == 1 and len(dst) == 2:
+        out.append(np.zeros_like(dst[1]))
+    if name == STEM_LAYER_NAMES[0] and out[0].ndim == 4 and out[0].shape[2] == 3 and dst[0].shape[2] == 1:
+        log.info("backbone is RGB, model is grayscale: summing the stem kernel's colour planes")
+        out[0] = out[0].sum(axis=2, keepdims=True)
+    if len(out) == len(dst) and all(a.shape == b.shape for a, b in zip(out, dst, strict=True)):
+        return out
     return None
 
 

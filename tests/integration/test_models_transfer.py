@@ -155,3 +155,23 @@ def test_fine_tune_unfreezes_everything(backbone: Path, tiny_data: Path, tmp_pat
     src = [layer for layer in read_backbone(backbone) if layer.kind != "dense"]
     # block 1 was copied and frozen, then fine-tuned: it has moved away from the backbone
     assert not np.array_equal(model.get_layer("block1_pw").get_weights()[0], src[4].weights[0])
+
+
+def test_keras_mobilenet_and_grayscale_backbones(tmp_path: Path) -> None:
+    """Keras' own MobileNet (no conv biases) seeds our layers; an RGB stem seeds a grey one."""
+    import keras
+
+    from harness.models.mobilenet import ArchConfig, build_mobilenet_v1
+    from harness.models.transfer import copy_backbone
+
+    src = keras.applications.MobileNet(alpha=0.25, weights=None, input_shape=(96, 96, 3), include_top=False)
+    src.save(tmp_path / "mobilenet.keras")
+    gray = ArchConfig(resolution=32, channels=1, blocks=2)
+    model = build_mobilenet_v1(gray)
+    copy_backbone(model, tmp_path / "mobilenet.keras", gray, 2)
+    kernel, bias = model.get_layer("stem_conv").get_weights()
+    np.testing.assert_allclose(kernel[:, :, 0, :], src.get_layer("conv1").kernel.numpy().sum(axis=2))
+    assert not bias.any()
+    np.testing.assert_array_equal(
+        model.get_layer("block2_pw").get_weights()[0], src.get_layer("conv_pw_2").kernel.numpy()
+    )
