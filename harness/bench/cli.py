@@ -69,8 +69,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="RUN_ID|PATH",
         help="continue an interrupted run: measures only the images it lacks",
     )
+    p.add_argument(
+        "--flash",
+        action="store_true",
+        help="first build the firmware for --model with PlatformIO and upload it to the real board "
+        "(implies --backend serial; the device must then report that model's sha256)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
+
+
+def flash_first(args: argparse.Namespace) -> str:
+    """Build and flash the firmware for the run's model; returns the model's path for the bench.
+
+    The bench then refuses the device unless its hello reports this model's sha256, so a
+    flash that silently failed cannot produce numbers for the wrong model.
+    """
+    from harness.boards import load_board
+    from harness.deploy.api import build_and_flash
+    from harness.errors import ConfigError
+    from harness.models.zoo import resolve_model
+
+    if args.backend not in (None, "serial"):
+        raise ConfigError(f"--flash uploads to a real board; it does not go with --backend {args.backend}")
+    model = resolve_model(args.model)
+    result = build_and_flash(load_board(args.board), model, args.port)
+    for note in result.notes:
+        print(f"hil bench: {note}", file=sys.stderr)
+    args.backend = "serial"
+    return str(model)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -84,11 +111,12 @@ def handle(args: argparse.Namespace) -> int:
         # device log frames go to the run's device.log; on the terminal they would repeat the
         # one error line the run ends with
         logging.getLogger("harness.device").setLevel(logging.CRITICAL)
+    model = flash_first(args) if args.flash else args.model
     try:
         folder = run_bench(
             board=args.board,
             backend=args.backend,
-            model=args.model,
+            model=model,
             dataset=args.data,
             out_dir=args.out,
             limit=args.limit,

@@ -11,6 +11,9 @@ from harness.errors import ModelError
 from harness.models.zoo import get_entry, list_zoo, resolve_model
 from harness.paths import reference_models_dir
 
+#: looked up before any test points HIL_REFERENCE_MODELS elsewhere
+REFERENCE = reference_models_dir()
+
 
 @pytest.fixture
 def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -19,7 +22,6 @@ def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache.mkdir()
     monkeypatch.setenv("HIL_MODEL_CACHE", str(cache))
     monkeypatch.setenv("HIL_REFERENCE_MODELS", str(tmp_path / "absent"))
-    monkeypatch.setattr("harness.models.zoo.reference_models_dir", lambda: None)
     return cache
 
 
@@ -59,11 +61,10 @@ def test_cached_file_with_wrong_hash_is_refused(no_models: Path) -> None:
 
 
 def test_cached_file_with_right_hash_is_found(no_models: Path) -> None:
-    ref = reference_models_dir()
-    if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").is_file():
+    if REFERENCE is None or not (REFERENCE / "mlperf_tiny_vww_96_int8.tflite").is_file():
         pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
     target = no_models / "mlperf_tiny_vww_96_int8.tflite"
-    target.write_bytes((ref / "mlperf_tiny_vww_96_int8.tflite").read_bytes())
+    target.write_bytes((REFERENCE / "mlperf_tiny_vww_96_int8.tflite").read_bytes())
     assert resolve_model("mlperf-vww-96") == target
 
 
