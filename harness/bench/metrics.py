@@ -8,70 +8,41 @@ manifest stores as JSON null, rather than NaN, which JSON cannot hold.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-#: two-sided 95 % normal quantile
-Z95 = 1.959963984540054
+from harness.stats import Confusion, confusion, wilson
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
-    """Wilson score interval of a binomial proportion.
+def wilson_interval(successes: int, n: int) -> tuple[float | None, float | None]:
+    """The 95 % Wilson interval (:func:`harness.stats.wilson`) as JSON-ready bounds.
 
-    Chosen over the normal (Wald) interval because benchmark sets are small and accuracies
-    near 1, where Wald's interval collapses or leaves [0, 1].
+    None rather than NaN when there is nothing to count, because run.json cannot hold NaN.
     """
     if n <= 0:
         return None, None
-    p = successes / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    p = wilson(successes, n)
+    return p.low, p.high
 
 
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-@dataclass(frozen=True)
-class Confusion:
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-
-    @classmethod
-    def of(cls, labels: Sequence[Any] | np.ndarray, preds: Sequence[Any] | np.ndarray) -> Confusion:
-        lab = np.asarray(labels).astype(bool)
-        prd = np.asarray(preds).astype(bool)
-        return cls(
-            tp=int(np.sum(lab & prd)),
-            fp=int(np.sum(~lab & prd)),
-            tn=int(np.sum(~lab & ~prd)),
-            fn=int(np.sum(lab & ~prd)),
-        )
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.tn + self.fn
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "tn": self.tn,
-            "fn": self.fn,
-            "fpr": _ratio(self.fp, self.fp + self.tn),
-            "fnr": _ratio(self.fn, self.fn + self.tp),
-            "precision": _ratio(self.tp, self.tp + self.fp),
-            "recall": _ratio(self.tp, self.tp + self.fn),
-        }
+def confusion_rates(c: Confusion) -> dict[str, Any]:
+    """The confusion counts and the rates derived from them, as the manifest stores them."""
+    return {
+        "tp": c.tp,
+        "fp": c.fp,
+        "tn": c.tn,
+        "fn": c.fn,
+        "fpr": _ratio(c.fp, c.fp + c.tn),
+        "fnr": _ratio(c.fn, c.fn + c.tp),
+        "precision": _ratio(c.tp, c.tp + c.fp),
+        "recall": _ratio(c.tp, c.tp + c.fn),
+    }
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float | None:
@@ -97,7 +68,7 @@ def compute_metrics(
     n_ok = int(ok.sum())
     lab = np.array(label, dtype=np.int64)[ok] if n else np.zeros(0, np.int64)
     prd = np.array([p if p is not None else -1 for p in pred], dtype=np.int64)[ok] if n else lab
-    conf = Confusion.of(lab == 1, prd == 1)
+    conf = confusion(lab == 1, prd == 1)
     correct = conf.tp + conf.tn
     low, high = wilson_interval(correct, n_ok)
     lat = np.array([v if v is not None else np.nan for v in latency_us], dtype=np.float64)
@@ -114,7 +85,7 @@ def compute_metrics(
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
     }
-    out.update(conf.as_dict())
+    out.update(confusion_rates(conf))
     out.update(
         {
             "latency_us_p50": percentile(lat, 50),

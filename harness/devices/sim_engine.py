@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,11 +35,11 @@ from harness.link.messages import (
     TensorSpec,
     TimerKind,
 )
+from harness.models.tflm_child import parse_allocations
 
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = "tflm-host"
-_ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
 _MIN_PROBE_ARENA = 1 << 20
 
 R = TypeVar("R")
@@ -187,10 +186,9 @@ class TflmEngine:
         probe = max(_MIN_PROBE_ARENA, 10 * len(data), 2 * self.board.ram_for_arena)
         interp = self._interpreter(data, probe)
         _res, text, err = capture_c_stderr(interp.print_allocations)
-        match = _ARENA_RE.search(text)
-        if err is not None or match is None:
+        if err is not None:
             raise ModelError("TFLM did not report its arena allocation")
-        return int(match.group(1))
+        return parse_allocations(text).total
 
     # -- Engine ------------------------------------------------------------------------------
 

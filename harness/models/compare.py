@@ -37,7 +37,7 @@ class CompareRow:
 
 def compare_training(cfg: TrainConfig, data: Path, fractions: list[float], out: Path) -> list[CompareRow]:
     """Train scratch and transfer at each fraction; write ``compare.json`` and ``compare.md``."""
-    from harness.report.stats import wilson
+    from harness.stats import wilson
 
     if not cfg.backbone:
         raise ConfigError("the comparison needs a backbone for its transfer-learning runs")

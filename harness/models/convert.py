@@ -194,7 +194,7 @@ def convert_folder(
 ) -> ConvertReport:
     """Convert the model ``hil train`` wrote in ``folder``; write the .tflite and a report."""
     from harness.models.training import accuracy, load_trained
-    from harness.report.stats import wilson
+    from harness.stats import wilson
 
     model, arch, _record = load_trained(folder)
     if qat_epochs > 0:

@@ -30,7 +30,7 @@ def publish(
     from harness.models.arrays import load_splits
     from harness.models.convert import int8_accuracy
     from harness.models.mobilenet import ArchConfig
-    from harness.report.stats import wilson
+    from harness.stats import wilson
 
     tflite = folder / INT8_FILE
     log_path = folder / LOG_FILE

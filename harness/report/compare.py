@@ -23,7 +23,7 @@ from harness.paths import reports_dir
 from harness.report import plots
 from harness.report.html import Safe, fmt, fmt_ci, img, note, page, section, table, tag
 from harness.report.runs import Run, labelled_predictions, load_run, ok_mask, resolve_run
-from harness.report.stats import (
+from harness.stats import (
     Proportion,
     confusion,
     median_standard_error,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.report.stats import Confusion, Difference, Proportion, confusion, newcombe
+from harness.stats import Confusion, Difference, Proportion, confusion, newcombe
 
 MIN_GROUP = 20  # below this many images a group's figures are too wide to judge
 MAX_GROUPS = 12  # numeric attributes with more distinct values are cut into quartiles

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.report.html import data_uri
-from harness.report.stats import Confusion, Curves
+from harness.stats import Confusion, Curves
 
 RC: dict[str, Any] = {
     "svg.fonttype": "none",

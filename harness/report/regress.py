@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.report.stats import MAD_TO_SIGMA, median_mad, newcombe, wilson
+from harness.stats import MAD_TO_SIGMA, median_mad, newcombe, wilson
 
 PASS, REGRESSION, IMPROVED, NO_HISTORY, NO_DATA = (
     "pass", "regression", "improved", "insufficient history", "no data")

@@ -34,7 +34,7 @@ from harness.report.html import (
     tag,
 )
 from harness.report.runs import Run, labelled_predictions, load_run, ok_mask
-from harness.report.stats import confusion, curves, percentiles, threshold_for_fpr
+from harness.stats import confusion, curves, percentiles, threshold_for_fpr
 
 log = logging.getLogger(__name__)
 

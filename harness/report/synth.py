@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.stats import confusion, percentiles
+from harness.stats import confusion, percentiles
 
 
 @dataclass

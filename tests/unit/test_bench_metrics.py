@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from harness.bench.metrics import Confusion, RunningTally, compute_metrics, percentile, wilson_interval
+from harness.bench.metrics import (
+    RunningTally,
+    compute_metrics,
+    confusion_rates,
+    percentile,
+    wilson_interval,
+)
+from harness.stats import confusion
 
 
 @pytest.mark.parametrize(
@@ -30,9 +38,9 @@ def test_wilson_interval_of_nothing_is_undefined() -> None:
 
 
 def test_confusion_and_rates() -> None:
-    c = Confusion.of([1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 1, 0, 0, 0])
+    c = confusion(np.array([1, 1, 1, 0, 0, 0, 0]), np.array([1, 1, 0, 1, 0, 0, 0]))
     assert (c.tp, c.fn, c.fp, c.tn) == (2, 1, 1, 3)
-    d = c.as_dict()
+    d = confusion_rates(c)
     assert d["fpr"] == pytest.approx(1 / 4)
     assert d["fnr"] == pytest.approx(1 / 3)
     assert d["precision"] == pytest.approx(2 / 3)
@@ -40,7 +48,7 @@ def test_confusion_and_rates() -> None:
 
 
 def test_rates_with_empty_denominators_are_none() -> None:
-    d = Confusion.of([1, 1], [1, 1]).as_dict()
+    d = confusion_rates(confusion(np.array([1, 1]), np.array([1, 1])))
     assert d["fpr"] is None and d["fnr"] == 0.0
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.report.stats import (
+from harness.stats import (
     confusion,
     curves,
     median_mad,
