@@ -17,17 +17,22 @@ from harness.errors import LinkError
 
 log = logging.getLogger(__name__)
 
+WRITE_TIMEOUT_S = 10.0
+
 
 def open_port(url: str, baud: int | None = None, timeout: float = 0.05) -> serial.SerialBase:
     """Open a port by path or URL; a missing or busy port is a one-line :class:`LinkError`.
 
     ``baud`` None leaves the rate at 115200, which pseudo-terminals and sockets ignore.
     """
+    # A write that blocks for long means the device stopped reading; pyserial's RFC 2217
+    # client cannot bound writes, so there the session's read deadlines have to do.
+    write_timeout = None if url.startswith("rfc2217://") else WRITE_TIMEOUT_S
     try:
         port = serial.serial_for_url(
-            url, baudrate=baud or 115200, timeout=timeout, write_timeout=10.0
+            url, baudrate=baud or 115200, timeout=timeout, write_timeout=write_timeout
         )
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except (serial.SerialException, OSError, ValueError, NotImplementedError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LinkError(f"cannot open port {url}: {reason}") from None
     log.debug("opened %s at %s baud", url, baud or "unset")

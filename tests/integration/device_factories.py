@@ -57,6 +57,21 @@ def serial_on_sim_pty(model: Path, board: Board) -> Iterator[Device]:
             dev.close()
 
 
+@contextmanager
+def serial_over_rfc2217(model: Path, board: Board) -> Iterator[Device]:
+    """The serial backend reaching a simulated board through an RFC 2217 server, as a board farm would."""
+    from rfc2217_bridge import Rfc2217Bridge
+
+    with SimChild(model, board) as child:
+        assert child.port is not None
+        with Rfc2217Bridge(child.port) as bridge:
+            dev = create_device("serial", board, port=bridge.url)
+            try:
+                yield dev
+            finally:
+                dev.close()
+
+
 def _test_double_options(model: Path) -> dict[str, object]:
     """Shape and layer names of the model, so that a test double looks like it from outside."""
     from harness.models.tflite_file import ModelInfo
@@ -103,6 +118,7 @@ def qemu_missing() -> str | None:
 FACTORIES: list[DeviceFactory] = [
     DeviceFactory("sim", sim_device),
     DeviceFactory("serial-on-sim-pty", serial_on_sim_pty),
+    DeviceFactory("serial-over-rfc2217", serial_over_rfc2217),
     DeviceFactory("native", native_device, skip_reason=native_missing, runs_model=False),
     DeviceFactory("qemu", qemu_device, skip_reason=qemu_missing, runs_model=False),
 ]
