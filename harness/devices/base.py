@@ -287,9 +287,8 @@ class SessionDevice(Device):
                 f"{list(spec.shape)} {spec.dtype.numpy_name} ({spec.nbytes} B)"
             )
         session = self._session()
-        session.upload(data)
         budget = self.timeout + self.infer_budget_s * max(1, warmups + repeats)
-        result = session.infer(warmups, repeats, profile, timeout=budget)
+        result = session.upload_and_infer(data, warmups, repeats, profile, timeout=budget)
         return Inference(split_outputs(result.output, info.outputs), result.cycles, info.clock_hz)
 
     def profile(self) -> list[LayerTime]:

@@ -303,6 +303,64 @@ class Session:
                 self.stats.go_backs += 1
                 last_progress = time.monotonic()
 
+    def upload_and_infer(
+        self,
+        data: bytes,
+        warmups: int = 0,
+        repeats: int = 1,
+        profile: bool = False,
+        timeout: float | None = None,
+    ) -> Result:
+        """Upload an input and run it, sending INFER right behind the chunks when they fit the window.
+
+        The device handles frames in order, so when the whole input fits in its credits the
+        host need not wait for the acknowledgements before asking for the inference: one
+        round trip per image instead of two. Anything unexpected on that fast path (a lost
+        chunk, an error, silence) falls back to the acknowledged upload and a plain INFER,
+        which carry the retries; frames left over from the fast path are told apart by seq.
+        """
+        step = self.max_payload - CHUNK_HEADER
+        chunks = [data[off : off + step] for off in range(0, len(data), step)]
+        if not chunks or len(chunks) > self.credits:
+            self.upload(data)
+            return self.infer(warmups, repeats, profile, timeout)
+        chunk_seqs: set[int] = set()
+        for index, chunk in enumerate(chunks):
+            seq = self.next_seq()
+            self.send(InputChunk(index * step, len(data), chunk).frame(seq))
+            chunk_seqs.add(seq)
+        flags = InferFlags.PROFILE if profile else InferFlags(0)
+        infer_seq = self.next_seq()
+        self.send(Infer(warmups, repeats, flags).frame(infer_seq))
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while (remaining := deadline - time.monotonic()) > 0:
+            for rframe, reply in self.poll(remaining):
+                if isinstance(reply, Result) and rframe.seq == infer_seq:
+                    if reply.status != 0:
+                        raise DeviceError(f"inference failed on the device (status {reply.status})")
+                    return reply
+                if isinstance(reply, Error) and (
+                    reply.ref_seq in chunk_seqs or reply.ref_seq in (infer_seq, NO_SEQ)
+                ):
+                    if reply.ref_seq == infer_seq and reply.code not in (
+                        ErrorCode.INPUT_INCOMPLETE, *CORRUPTION_CODES
+                    ):
+                        self.stats.device_errors += 1
+                        raise DeviceError(
+                            f"device refused INFER: {reply.code_name}"
+                            + (f" ({reply.text})" if reply.text else "")
+                        )
+                    return self._careful_infer(data, warmups, repeats, profile, timeout)
+        return self._careful_infer(data, warmups, repeats, profile, timeout)
+
+    def _careful_infer(
+        self, data: bytes, warmups: int, repeats: int, profile: bool, timeout: float | None
+    ) -> Result:
+        self.stats.retries += 1
+        log.debug("pipelined upload did not go through; uploading with acknowledgements")
+        self.upload(data)
+        return self.infer(warmups, repeats, profile, timeout)
+
     def infer(
         self, warmups: int = 0, repeats: int = 1, profile: bool = False, timeout: float | None = None
     ) -> Result:

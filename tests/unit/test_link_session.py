@@ -212,3 +212,42 @@ def test_seq_wraps_and_old_answers_are_ignored(rig_factory: Callable[..., Rig]) 
     # An unrelated stale frame in the pipe does not confuse the next request.
     rig.device.link.write(Frame(int(MsgType.PONG), 1, b"stale").encode())
     assert rig.session.ping(b"fresh") == b"fresh"
+
+
+def test_pipelined_infer_needs_no_acknowledgement_wait(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(max_payload=8192, credits=4)  # 27,648 B in 4 chunks: fits the window
+    rig.session.hello()
+    result = rig.session.upload_and_infer(DATA, 0, 1, timeout=2.0)
+    assert result.output == expected_output(DATA, 2)
+    assert rig.engine.inputs_set[-1] == DATA and rig.engine.invokes == 1
+    assert rig.session.stats.retries == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("rx", MsgType.INPUT_CHUNK, 2, "drop"),
+        Fault("rx", MsgType.INPUT_CHUNK, 1, "corrupt"),
+        Fault("rx", MsgType.INFER, 1, "corrupt"),
+    ],
+    ids=["lost-chunk", "damaged-chunk", "damaged-infer"],
+)
+def test_pipelined_infer_falls_back_to_acknowledged_upload(
+    rig_factory: Callable[..., Rig], fault: Fault
+) -> None:
+    rig = rig_factory([fault], max_payload=8192, credits=4)
+    rig.session.hello()
+    start = time.monotonic()
+    result = rig.session.upload_and_infer(DATA, 0, 1, timeout=2.0)
+    assert result.output == expected_output(DATA, 2)
+    assert rig.link.applied == [fault]
+    assert rig.engine.inputs_set[-1] == DATA
+    assert rig.session.stats.retries >= 1
+    assert time.monotonic() - start < 5
+
+
+def test_pipelined_infer_reports_a_real_device_error(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(max_payload=8192, credits=4)
+    rig.session.hello()
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT"):
+        rig.session.upload_and_infer(DATA, 0, 0, timeout=2.0)  # zero repeats is refused
