@@ -553,32 +553,33 @@ class FrameChunk(Message):
         return cls(int(off), int(total), int(w), int(h), PixelFormat(fmt), r.rest())
 
 
+@dataclass(frozen=True)
+class _Echo(Message):
+    """Payload carried as is: PING's bytes come back in PONG."""
+
+    data: bytes = b""
+
+    def to_payload(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def from_payload(cls: type[E], payload: bytes) -> E:
+        return cls(bytes(payload))
+
+
+E = TypeVar("E", bound=_Echo)
+
+
 @_register
 @dataclass(frozen=True)
-class Ping(Message):
+class Ping(_Echo):
     TYPE: ClassVar[MsgType] = MsgType.PING
-    data: bytes = b""
-
-    def to_payload(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Ping:
-        return cls(bytes(payload))
 
 
 @_register
 @dataclass(frozen=True)
-class Pong(Message):
+class Pong(_Echo):
     TYPE: ClassVar[MsgType] = MsgType.PONG
-    data: bytes = b""
-
-    def to_payload(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def from_payload(cls, payload: bytes) -> Pong:
-        return cls(bytes(payload))
 
 
 NO_SEQ = 0xFFFF
