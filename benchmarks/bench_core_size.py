@@ -94,7 +94,7 @@ def measured_stack() -> int | None:
 
 
 def main() -> int:
-    from harness.devices.qemu import build_qemu_firmware, qemu_build_dir
+    from harness.deploy.emulators import build_qemu_firmware, qemu_build_dir
     from harness.errors import HarnessError
 
     try:

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from harness.devices.sim_child import open_pty
-from harness.devices.sim_double import TestDoubleEngine
-from harness.devices.sim_link import ThrottledLink, grain_bytes
+from harness.devices.sim.child import open_pty
+from harness.devices.sim.double import TestDoubleEngine
+from harness.devices.sim.link import ThrottledLink, grain_bytes
 from harness.link.device_end import DeviceEnd, FdLink
 from harness.link.session import Session
 from harness.link.transport import open_port

@@ -46,3 +46,9 @@ class ToolMissing(HarnessError):
     """An external tool (PlatformIO, Renode, QEMU, a compiler) is not installed or unreachable."""
 
     exit_code = 4
+
+
+class BuildError(HarnessError):
+    """A firmware build ran and failed (compiler error, missing source, time-out)."""
+
+    exit_code = 4

@@ -8,10 +8,7 @@ and one line, not a half-finished run.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +17,10 @@ from harness.bench.preprocess import Preprocessor
 from harness.bench.runner import BenchSettings, Runner, check_device, person_index_for
 from harness.bench.store import RunFolder, new_run_id, runs_root
 from harness.boards import Board, load_board
-from harness.devices import BACKEND_MODULES, create_device
+from harness.devices import get_backend
 from harness.devices.base import Device
 from harness.errors import ConfigError, DataError, ModelError
+from harness.link.protocol import Protocol
 from harness.models.tflite_file import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -45,37 +43,24 @@ def default_backend(port: str | None) -> str:
 
 
 def make_device(
-    board: Board, backend: str, *, model: Path, port: str | None = None, baud: int | None = None
+    board: Board, backend: str, *, model: Path, port: str | None = None, baud: int | None = None,
+    protocol: Protocol | str = Protocol.V1,
 ) -> Device:
     """A closed device of ``backend`` for ``board``, given the options that backend takes.
 
-    Backends differ in what they need (the sim loads the model itself, a real board is
-    found by port, an emulator runs its firmware), so only the options a backend's
-    constructor names are passed on; a port or baud it cannot use is a one-line error.
+    Every backend takes the model (the sim loads it, emulators build for it, boards are
+    checked against it) and the protocol; a port or baud is passed only to backends whose
+    options declare them, and is a one-line error elsewhere.
     """
-    if backend not in BACKEND_MODULES:
-        raise ConfigError(f"unknown backend {backend!r} (known: {', '.join(BACKEND_MODULES)})")
-    from harness.devices.base import _BACKENDS
-
-    if backend not in _BACKENDS:
-        try:
-            importlib.import_module(BACKEND_MODULES[backend])
-        except ModuleNotFoundError as exc:
-            if exc.name == BACKEND_MODULES[backend]:
-                raise ConfigError(f"backend {backend!r} is not available in this build") from None
-            raise
-    try:
-        params: Mapping[str, inspect.Parameter] = inspect.signature(_BACKENDS[backend]).parameters
-    except (TypeError, ValueError):
-        params = {}
-    options: dict[str, Any] = {"model": model} if "model" in params else {}
-    for name, value in (("port", port), ("baud", baud)):
+    spec = get_backend(backend)
+    values: dict[str, Any] = {"model": model, "protocol": Protocol.parse(protocol)}
+    for name, value, accepted in (("port", port, spec.options.takes_port), ("baud", baud, spec.options.takes_baud)):
         if value is None:
             continue
-        if name not in params:
+        if not accepted:
             raise ConfigError(f"the {backend} backend does not take --{name}")
-        options[name] = value
-    return create_device(backend, board, **options)
+        values[name] = value
+    return spec.create(board, **values)
 
 
 def load_model(spec: str | Path | None) -> ModelInfo:

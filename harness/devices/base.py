@@ -13,85 +13,20 @@ import logging
 import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from harness.boards import Board
 from harness.errors import DeviceError
-from harness.link.messages import (
-    Capability,
-    HelloResp,
-    LayerTime,
-    Log,
-    Memory,
-    TensorSpec,
-    TimerKind,
-)
-from harness.link.session import LinkStats, Session
+from harness.errors import ConfigError
+from harness.link.messages import Capability, LayerTime, Log, Memory, TensorSpec
+from harness.link.protocol import DeviceInfo, HostSession, LinkStats, Protocol, SessionOptions, open_session
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """What a device says about itself in its hello."""
-
-    protocol_version: int
-    board: str
-    firmware_version: str
-    engine: str
-    model_sha256: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    arena_size: int
-    arena_used: int
-    clock_hz: int
-    timer: TimerKind
-    max_payload: int
-    credits: int
-    capabilities: Capability
-    status: int
-    status_text: str
-
-    @classmethod
-    def from_hello(cls, h: HelloResp) -> DeviceInfo:
-        return cls(
-            protocol_version=h.protocol_version, board=h.board,
-            firmware_version=h.firmware_version, engine=h.engine,
-            model_sha256=h.model_sha256.hex(), inputs=h.inputs, outputs=h.outputs,
-            arena_size=h.arena_size, arena_used=h.arena_used, clock_hz=h.clock_hz,
-            timer=h.timer, max_payload=h.max_payload, credits=h.credits,
-            capabilities=h.capabilities, status=h.status, status_text=h.status_text,
-        )
-
-    @property
-    def ready(self) -> bool:
-        return self.status == 0
-
-    @property
-    def latency_source(self) -> str:
-        return self.timer.latency_source
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "protocol_version": self.protocol_version,
-            "board": self.board,
-            "firmware_version": self.firmware_version,
-            "engine": self.engine,
-            "model_sha256": self.model_sha256,
-            "clock_hz": self.clock_hz,
-            "timer": self.timer.name.lower(),
-            "arena_size": self.arena_size,
-            "arena_used": self.arena_used,
-            "max_payload": self.max_payload,
-            "credits": self.credits,
-            "capabilities": [str(c.name).lower() for c in Capability if c in self.capabilities],
-            "inputs": [s.to_dict() for s in self.inputs],
-            "outputs": [s.to_dict() for s in self.outputs],
-        }
 
 
 @dataclass(frozen=True)
@@ -125,6 +60,48 @@ def split_outputs(data: bytes, specs: tuple[TensorSpec, ...]) -> tuple[np.ndarra
     if pos != len(data):
         raise DeviceError(f"device returned {len(data)} B of output, the model has {pos} B")
     return tuple(arrays)
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    """Options every backend takes; each backend subclasses this with its own fields.
+
+    A field left at None means "the backend's default". ``model`` is the model the host
+    means to run: the sim loads it, the emulators build firmware for it, Renode and real
+    boards are checked against it, and an EEMBC device (which announces no tensors) is
+    described by it.
+    """
+
+    model: Path | None = None
+    protocol: Protocol = Protocol.V1
+    timeout: float | None = None
+    retries: int | None = None
+    on_log: Callable[[Log], None] | None = None
+
+    #: The bench's --port/--baud are only accepted by backends that set these.
+    takes_port: ClassVar[bool] = False
+    takes_baud: ClassVar[bool] = False
+
+    def given(self) -> dict[str, Any]:
+        """The fields that were set, as constructor keywords."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+O = TypeVar("O", bound=DeviceOptions)
+
+
+def build_options(backend: str, options_type: type[O], values: dict[str, Any]) -> O:
+    """``options_type(**values)``, with an unknown option as a one-line error."""
+    known = {f.name for f in fields(options_type)}
+    unknown = sorted(k for k, v in values.items() if k not in known and v is not None)
+    if unknown:
+        raise ConfigError(f"the {backend} backend does not take the option(s): {', '.join(unknown)}")
+    given = {k: v for k, v in values.items() if k in known}
+    if "protocol" in given:
+        given["protocol"] = Protocol.parse(given["protocol"])
+    if given.get("model") is not None:
+        given["model"] = Path(given["model"])
+    return options_type(**given)
 
 
 class State(enum.Enum):
@@ -209,13 +186,18 @@ class SessionDevice(Device):
         timeout: float = 2.0,
         retries: int = 3,
         on_log: Callable[[Log], None] | None = None,
+        protocol: Protocol | str = Protocol.V1,
+        expect: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] | None = None,
     ) -> None:
         super().__init__()
         self.board = board
         self.timeout = timeout
         self.retries = retries
         self.on_log = on_log
-        self.session: Session | None = None
+        self.protocol = Protocol.parse(protocol)
+        #: Input and output specs of the model the host means to run (see SessionOptions).
+        self.expect = expect
+        self.session: HostSession | None = None
         self._url: str | None = None
         self._port: Any = None
 
@@ -239,14 +221,15 @@ class SessionDevice(Device):
             url, baud = self._start()
             self._url = url
             self._port = open_port(url, baud)
-            self.session = Session(
-                self._port, timeout=self.timeout, retries=self.retries, on_log=self.on_log, baud=baud
-            )
-            hello = self.session.hello()
+            inputs, outputs = self.expect if self.expect is not None else (None, None)
+            self.session = open_session(self.protocol, self._port, SessionOptions(
+                timeout=self.timeout, retries=self.retries, on_log=self.on_log, baud=baud,
+                inputs=inputs, outputs=outputs,
+            ))
+            info = self.session.start()
         except BaseException:
             self.close()
             raise
-        info = DeviceInfo.from_hello(hello)
         self._info = info
         self.state = State.OPEN
         if not info.ready:
@@ -270,7 +253,7 @@ class SessionDevice(Device):
         self.session = None
         self.state = State.CLOSED
 
-    def _session(self) -> Session:
+    def _session(self) -> HostSession:
         self._require_open()
         assert self.session is not None
         return self.session
@@ -288,7 +271,7 @@ class SessionDevice(Device):
             )
         session = self._session()
         budget = self.timeout + self.infer_budget_s * max(1, warmups + repeats)
-        result = session.upload_and_infer(data, warmups, repeats, profile, timeout=budget)
+        result = session.run(data, warmups, repeats, profile, budget)
         return Inference(split_outputs(result.output, info.outputs), result.cycles, info.clock_hz)
 
     def profile(self) -> list[LayerTime]:
@@ -312,17 +295,48 @@ class SessionDevice(Device):
         return self.session.stats if self.session else None
 
 
-DeviceFactory = Callable[..., Device]
-_BACKENDS: dict[str, DeviceFactory] = {}
+DeviceFactory = Callable[[Board, Any], Device]
 
 
-def register_backend(name: str) -> Callable[[DeviceFactory], DeviceFactory]:
-    """Class decorator: make a backend available to :func:`create_device` under ``name``."""
+@dataclass(frozen=True)
+class Backend:
+    """One registered backend: its public name, its options type, and how to build it."""
 
-    def deco(factory: DeviceFactory) -> DeviceFactory:
-        if name in _BACKENDS:
+    name: str
+    options: type[DeviceOptions]
+    make: DeviceFactory
+
+    def create(self, board: Board, options: DeviceOptions | None = None, **values: Any) -> Device:
+        """A closed device; ``options`` or keyword values of :attr:`options` configure it."""
+        if options is None:
+            options = build_options(self.name, self.options, values)
+        elif values:
+            raise TypeError("give either an options object or keyword options, not both")
+        if not isinstance(options, self.options):
+            raise ConfigError(f"the {self.name} backend takes {self.options.__name__}, not {type(options).__name__}")
+        return self.make(board, options)
+
+
+BACKENDS: dict[str, Backend] = {}
+
+D = TypeVar("D", bound=type[Device])
+
+
+def register_backend(name: str, options: type[DeviceOptions]) -> Callable[[D], D]:
+    """Class decorator: make a backend available under ``name``.
+
+    The class is built as ``cls(board, **options.given())``: its constructor's keywords
+    are the option type's fields, so a backend's options are declared once, typed.
+    """
+
+    def deco(cls: D) -> D:
+        if name in BACKENDS:
             raise ValueError(f"device backend {name!r} registered twice")
-        _BACKENDS[name] = factory
-        return factory
+
+        def make(board: Board, opts: DeviceOptions) -> Device:
+            return cls(board, **opts.given())
+
+        BACKENDS[name] = Backend(name, options, make)
+        return cls
 
     return deco

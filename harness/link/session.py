@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol as TypingProtocol, TypeVar
 
 from harness.errors import DeviceError, LinkError
 from harness.link.framing import HELLO_MAX_PAYLOAD, Frame, FrameDecoder
+from harness.link.protocol import DeviceInfo, LinkStats, Protocol, RawResult, SessionOptions
 from harness.link.messages import (
     NO_SEQ,
     PROTOCOL_VERSION,
@@ -58,39 +59,30 @@ CORRUPTION_CODES = frozenset(
 CHUNK_HEADER = 8  # offset and total in front of every input chunk's data
 
 
-class PortLike(Protocol):
+class PortLike(TypingProtocol):
     """What the session needs of a pyserial port."""
 
     def read(self, size: int = 1) -> bytes: ...
     def write(self, data: bytes, /) -> int | None: ...
 
 
-@dataclass
-class LinkStats:
-    """What the link did, for reports and benchmarks."""
-
-    frames_sent: int = 0
-    frames_received: int = 0
-    bytes_sent: int = 0
-    retries: int = 0
-    go_backs: int = 0
-    device_errors: int = 0
-    garbage_frames: int = 0
-    logs: list[str] = field(default_factory=list)
-
-
 class Session:
-    """Speaks protocol v1 to one device over an open port."""
+    """Speaks protocol v1 to one device over an open port (a :class:`HostSession`)."""
+
+    protocol: ClassVar[Protocol] = Protocol.V1
 
     def __init__(
         self,
         port: PortLike,
+        options: SessionOptions | None = None,
         *,
         timeout: float = 2.0,
         retries: int = 3,
         on_log: Callable[[Log], None] | None = None,
         baud: int | None = None,
     ) -> None:
+        if options is not None:
+            timeout, retries, on_log, baud = options.timeout, options.retries, options.on_log, options.baud
         self.port = port
         self.timeout = timeout
         self.retries = retries
@@ -369,6 +361,16 @@ class Session:
         if result.status != 0:
             raise DeviceError(f"inference failed on the device (status {result.status})")
         return result
+
+    # -- HostSession ------------------------------------------------------------------------
+
+    def start(self) -> DeviceInfo:
+        """HELLO, as the protocol-neutral facts devices and the bench read."""
+        return DeviceInfo.from_hello(self.hello())
+
+    def run(self, data: bytes, warmups: int, repeats: int, profile: bool, timeout: float) -> RawResult:
+        result = self.upload_and_infer(data, warmups, repeats, profile, timeout=timeout)
+        return RawResult(result.output, result.cycles)
 
     def profile(self, timeout: float | None = None) -> list[LayerTime]:
         """The per-layer times of the last profiled inference, fetched page by page."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.boards import Board
 from harness.devices import Device, create_device
-from harness.devices.sim_process import SimChild
+from harness.devices.sim.process import SimChild
 from harness.link.framing import decode_frame
 from harness.link.messages import MsgType
 

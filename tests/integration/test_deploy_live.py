@@ -14,7 +14,7 @@ import pytest
 from harness.boards import load_board
 from harness.cli import main
 from harness.deploy.live import run_live
-from harness.devices.sim_double import TestDoubleEngine
+from harness.devices.sim.double import TestDoubleEngine
 from harness.errors import DeviceError
 from harness.link.device_end import DeviceEnd, FdLink
 

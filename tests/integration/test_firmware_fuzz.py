@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.devices.native import build_native, native_build_dir, stop_process
+from harness.deploy.emulators import build_native, native_build_dir
+from harness.devices.process import stop_process
 from harness.errors import HarnessError
 from harness.link.framing import HEADER, Frame, FrameDecoder, cobs_encode, crc32
 from harness.link.messages import MsgType, Ping, Pong, parse

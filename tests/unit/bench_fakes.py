@@ -22,7 +22,7 @@ from PIL import Image
 
 from harness.boards import Board
 from harness.devices import BACKEND_MODULES
-from harness.devices.base import _BACKENDS, Device, DeviceInfo, Inference, State
+from harness.devices.base import BACKENDS, Backend, Device, DeviceInfo, DeviceOptions, Inference, State
 from harness.errors import DeviceError, LinkError
 from harness.link.messages import Capability, LayerTime, Memory, TimerKind
 from harness.models.tflite_file import ModelInfo
@@ -135,7 +135,9 @@ class InProcessDevice(Device):
 def register_fake_backend() -> None:
     """Make ``fake`` a backend name that make_device/run_bench accept."""
     BACKEND_MODULES.setdefault("fake", __name__)
-    _BACKENDS.setdefault("fake", InProcessDevice)
+    BACKENDS.setdefault(
+        "fake", Backend("fake", DeviceOptions, lambda board, opts: InProcessDevice(board, opts.model))
+    )
 
 
 register_fake_backend()

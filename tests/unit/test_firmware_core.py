@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness.boards import load_board
-from harness.devices.native import NativeDevice, build_native
+from harness.deploy.emulators import build_native
+from harness.devices.native import NativeDevice
 from harness.devices.qemu import BOOTCFG_ADDR, BOOTCFG_MAGIC, BOOTCFG_SIZE, boot_config, qemu_command
 from harness.errors import DeviceError
 
@@ -89,16 +90,16 @@ def test_native_command_passes_the_model_shape_and_layers() -> None:
 def test_missing_compilers_and_emulator_are_one_line_tool_errors(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import harness.devices.native as native
-    import harness.devices.qemu as qemu
+    import harness.deploy.emulators as emulators
+    import harness.devices.qemu.device as qemu
     from harness.errors import ToolMissing
 
-    monkeypatch.setattr(native.shutil, "which", lambda _tool: None)
+    monkeypatch.setattr(emulators.shutil, "which", lambda _tool: None)
     monkeypatch.setattr(qemu.shutil, "which", lambda _tool: None)
     with pytest.raises(ToolMissing, match="cmake is not installed"):
-        native.build_native(build_dir=tmp_path / "native")
+        emulators.build_native(build_dir=tmp_path / "native")
     with pytest.raises(ToolMissing, match="arm-none-eabi-g\\+\\+ is not installed"):
-        qemu.build_qemu_firmware(build_dir=tmp_path / "qemu")
+        emulators.build_qemu_firmware(build_dir=tmp_path / "qemu")
     dev = qemu.QemuDevice(load_board("nano33"))
     with pytest.raises(ToolMissing, match="qemu-system-arm is not installed"):
         dev.open()

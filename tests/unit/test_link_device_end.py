@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from harness.devices.sim_double import TestDoubleEngine, expected_output
+from harness.devices.sim.double import TestDoubleEngine, expected_output
 from harness.link.device_end import DeviceEnd
 from harness.link.framing import HEADER, Frame, FrameDecoder, cobs_encode, crc32
 from harness.link.messages import (

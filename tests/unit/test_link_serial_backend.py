@@ -12,7 +12,7 @@ import pytest
 
 from harness.boards import load_board
 from harness.devices import create_device
-from harness.devices import serial_device as sd
+from harness.devices.serial import device as sd
 from harness.errors import ConfigError, LinkError
 from harness.link.transport import FoundPort
 

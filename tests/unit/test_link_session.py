@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.devices.sim_double import TestDoubleEngine, expected_output
+from harness.devices.sim.double import TestDoubleEngine, expected_output
 from harness.errors import DeviceError, LinkError
 from harness.link.device_end import DeviceEnd, FdLink
 from harness.link.framing import Frame, decode_frame

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.devices.sim_link import ThrottledLink, grain_bytes
+from harness.devices.sim.link import ThrottledLink, grain_bytes
 from harness.link.device_end import FdLink
 
 BAUD = 200_000

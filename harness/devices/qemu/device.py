@@ -10,29 +10,27 @@ input gives the same count on every run and every host.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import shutil
 import socket
 import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.boards import Board
-from harness.devices.base import SessionDevice, register_backend
-from harness.devices.native import stop_process
+from harness.deploy.api import build_emulator_image
+from harness.devices.base import DeviceOptions, SessionDevice, register_backend
+from harness.devices.process import stop_process
 from harness.errors import DeviceError, ToolMissing
-from harness.paths import firmware_dir
+from harness.link.messages import Log
+from harness.link.protocol import Protocol
 
 log = logging.getLogger(__name__)
 
-ELF_NAME = "vww_qemu.elf"
-BUILD_TIMEOUT_S = 300.0
 LISTEN_TIMEOUT_S = 10.0
 DEFAULT_MACHINE = "mps2-an386"
 
@@ -42,7 +40,16 @@ BOOTCFG_SIZE = 4096
 BOOTCFG_MAGIC = 0x43575756
 _BOOTCFG_HEAD = struct.Struct("<IBBH6I32s")
 
-_built: dict[Path, Path] = {}
+
+
+@dataclass(frozen=True)
+class QemuOptions(DeviceOptions):
+    """A prebuilt ELF, or the shape and layers the test double announces."""
+
+    elf: Path | None = None
+    input_shape: Sequence[int] | None = None
+    ops: Sequence[str] | None = None
+    fail_model: bool | None = None
 
 
 def boot_config(board_id: str, input_shape: Sequence[int] | None = None,
@@ -67,52 +74,6 @@ def boot_config(board_id: str, input_shape: Sequence[int] | None = None,
     return block.ljust(BOOTCFG_SIZE, b"\0")
 
 
-def qemu_source_dir() -> Path:
-    return firmware_dir() / "qemu"
-
-
-def qemu_build_dir() -> Path:
-    """Where make puts the ELF (``HIL_QEMU_BUILD_DIR``, default firmware/qemu/build)."""
-    value = os.environ.get("HIL_QEMU_BUILD_DIR")
-    return Path(value) if value else qemu_source_dir() / "build"
-
-
-def build_qemu_firmware(build_dir: Path | None = None) -> Path:
-    """Cross-compile the core for mps2-an386 (once per process); return the ELF."""
-    build = (build_dir or qemu_build_dir()).resolve()
-    if build in _built:
-        return _built[build]
-    for tool in ("arm-none-eabi-g++", "make"):
-        if shutil.which(tool) is None:
-            raise ToolMissing(
-                f"{tool} is not installed: the QEMU firmware needs gcc-arm-none-eabi, "
-                "libnewlib-arm-none-eabi and make"
-            )
-    source = qemu_source_dir()
-    if not (source / "Makefile").is_file():
-        raise ToolMissing(f"no QEMU firmware project at {source}")
-    build.mkdir(parents=True, exist_ok=True)
-    with open(build / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            proc = subprocess.run(
-                ["make", "-C", str(source), f"BUILD={build}", "-j2"],
-                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise DeviceError(f"building the QEMU firmware took over {BUILD_TIMEOUT_S:.0f} s") from None
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        log.error("QEMU firmware build failed:\n%s", "\n".join(lines[-20:]))
-        first = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")
-        raise DeviceError(f"building the QEMU firmware failed: {first.strip()}")
-    elf = build / ELF_NAME
-    if not elf.is_file():
-        raise DeviceError(f"the QEMU firmware build did not produce {elf}")
-    _built[build] = elf
-    return elf
-
-
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -130,7 +91,7 @@ def qemu_command(machine: str, elf: Path, port: int, bootcfg: Path | None = None
     return cmd
 
 
-@register_backend("qemu")
+@register_backend("qemu", QemuOptions)
 class QemuDevice(SessionDevice):
     """QEMU running the core's Cortex-M4 build; started on open, always killed on close."""
 
@@ -144,10 +105,14 @@ class QemuDevice(SessionDevice):
         input_shape: Sequence[int] | None = None,
         ops: Sequence[str] | None = None,
         fail_model: bool = False,
-        **options: Any,
+        model: Path | None = None,
+        timeout: float = 5.0,
+        retries: int = 3,
+        on_log: Callable[[Log], None] | None = None,
+        protocol: Protocol | str = Protocol.V1,
     ) -> None:
-        options.setdefault("timeout", 5.0)
-        super().__init__(board, **options)
+        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log, protocol=protocol)
+        self.model = model
         self.elf = elf
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ops = tuple(ops) if ops else None
@@ -159,7 +124,7 @@ class QemuDevice(SessionDevice):
     def _start(self) -> tuple[str, int | None]:
         if shutil.which("qemu-system-arm") is None:
             raise ToolMissing("qemu-system-arm is not installed (Debian package qemu-system-arm)")
-        elf = self.elf or build_qemu_firmware()
+        elf = self.elf or build_emulator_image("qemu").path
         port = free_tcp_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="vww-qemu-")
         cfg = Path(self._tmp.name) / "bootcfg.bin"

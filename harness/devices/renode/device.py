@@ -15,15 +15,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.boards import Board
-from harness.deploy.build import elf_path, env_for
-from harness.deploy.renode_script import render_script
-from harness.devices.base import DeviceInfo, SessionDevice, register_backend
+from harness.deploy.api import renode_elf, renode_script
+from harness.devices.base import DeviceInfo, DeviceOptions, SessionDevice, register_backend
 from harness.errors import DeviceError, ToolMissing
 from harness.link.messages import Log
-from harness.paths import firmware_dir
+from harness.link.protocol import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,16 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-@register_backend("renode")
+@dataclass(frozen=True)
+class RenodeOptions(DeviceOptions):
+    """A prebuilt ELF (default: the Renode build of the board), its UART port and boot time."""
+
+    elf: Path | None = None
+    tcp_port: int | None = None
+    boot_timeout: float | None = None
+
+
+@register_backend("renode", RenodeOptions)
 class RenodeDevice(SessionDevice):
     """The firmware ELF running in Renode, reached over its UART socket."""
 
@@ -56,8 +65,9 @@ class RenodeDevice(SessionDevice):
     def __init__(self, board: Board, *, model: str | Path | None = None, elf: Path | None = None,
                  tcp_port: int | None = None, boot_timeout: float = BOOT_TIMEOUT_S,
                  timeout: float = 10.0, retries: int = 3,
-                 on_log: Callable[[Log], None] | None = None) -> None:
-        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log)
+                 on_log: Callable[[Log], None] | None = None,
+                 protocol: Protocol | str = Protocol.V1) -> None:
+        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log, protocol=protocol)
         self.model = Path(model) if model is not None else None
         self.elf = elf
         self.tcp_port = tcp_port
@@ -82,7 +92,7 @@ class RenodeDevice(SessionDevice):
         return info
 
     def _elf(self) -> Path:
-        elf = self.elf or elf_path(firmware_dir(), env_for(self.board, renode=True))
+        elf = self.elf or renode_elf(self.board)
         if not elf.is_file():
             raise ToolMissing(
                 f"no Renode firmware at {elf}; build it with `hil build --board {self.board.id} --renode`"
@@ -96,7 +106,7 @@ class RenodeDevice(SessionDevice):
         self._tmp = tempfile.TemporaryDirectory(prefix="hil-renode-")
         folder = Path(self._tmp.name)
         script = folder / "hil.resc"
-        script.write_text(render_script(self.board, elf, port))
+        script.write_text(renode_script(self.board, elf, port))
         log_path = folder / "renode.log"
         cmd = [exe, "--disable-xwt", "--console", "-e", f"include @{script}"]
         log.info("starting %s", " ".join(cmd))

@@ -31,7 +31,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 class SimChild:
-    """One ``harness.devices.sim_child`` process; use as a context manager or call stop()."""
+    """One ``harness.devices.sim.child`` process; use as a context manager or call stop()."""
 
     def __init__(
         self,
@@ -54,7 +54,7 @@ class SimChild:
         self._stderr: IO[bytes] | None = None
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "harness.devices.sim_child", "--model", str(self.model.resolve())]
+        cmd = [sys.executable, "-m", "harness.devices.sim.child", "--model", str(self.model.resolve())]
         cmd += ["--board-file", str(Path(self.board.path).resolve())]
         if self.baud:
             cmd += ["--baud", str(int(self.baud))]

@@ -1,6 +1,6 @@
 """The ``sim`` backend: a simulated board that runs the real TFLM interpreter.
 
-The board is a child process (:mod:`harness.devices.sim_child`) behind a pseudo-terminal,
+The board is a child process (:mod:`harness.devices.sim.child`) behind a pseudo-terminal,
 speaking protocol v1, so the host talks to it through the same port, link and session
 code as to a real board. It stands in for a board profile: it refuses a model that does
 not fit that board, reports the arena TFLM allocated, and estimates latency in cycles
@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
 from harness.boards import Board
-from harness.devices.base import DeviceInfo, Inference, SessionDevice, register_backend
-from harness.devices.sim_process import SimChild
+from harness.devices.base import DeviceInfo, DeviceOptions, Inference, SessionDevice, register_backend
+from harness.devices.sim.process import SimChild
 from harness.errors import ConfigError, DeviceError, LinkError, ModelError
 from harness.link.messages import LayerTime, Log, Memory
+from harness.link.protocol import Protocol
 from harness.paths import zoo_dir
 
 log = logging.getLogger(__name__)
@@ -33,14 +35,18 @@ def default_model() -> Path | None:
     return found[0] if found else None
 
 
-def reject_unknown_options(backend: str, options: dict[str, Any]) -> None:
-    """Options meant for another backend are a user's mistake unless they are unset."""
-    unknown = sorted(k for k, v in options.items() if v is not None)
-    if unknown:
-        raise ConfigError(f"the {backend} backend does not take the option(s): {', '.join(unknown)}")
+@dataclass(frozen=True)
+class SimOptions(DeviceOptions):
+    """The sim's own options: a link throttled to ``baud``, and the protocol v1 limits it announces."""
+
+    baud: int | None = None
+    max_payload: int | None = None
+    credits: int | None = None
+
+    takes_baud: ClassVar[bool] = True
 
 
-@register_backend("sim")
+@register_backend("sim", SimOptions)
 class SimDevice(SessionDevice):
     """A simulated ``board`` running ``model`` in TFLM in a child process."""
 
@@ -59,10 +65,9 @@ class SimDevice(SessionDevice):
         timeout: float = 2.0,
         retries: int = 3,
         on_log: Callable[[Log], None] | None = None,
-        **options: Any,
+        protocol: Protocol | str = Protocol.V1,
     ) -> None:
-        reject_unknown_options(self.backend, options)
-        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log)
+        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log, protocol=protocol)
         path = Path(model) if model is not None else default_model()
         if path is None:
             raise ConfigError("the sim backend needs a model: give --model PATH.tflite")

@@ -1,4 +1,4 @@
-"""The simulated board's process: ``python -m harness.devices.sim_child --model M --board-file B``.
+"""The simulated board's process: ``python -m harness.devices.sim.child --model M --board-file B``.
 
 It opens a pseudo-terminal, loads the model into TFLM (which may abort a process, hence
 a process of its own), prints one JSON line ``{"port": "/dev/pts/N", "pid": ...}`` on
@@ -18,11 +18,11 @@ import tty
 from pathlib import Path
 
 from harness.boards import load_board, load_board_file
-from harness.devices.sim_engine import TflmEngine
-from harness.devices.sim_link import ThrottledLink, grain_bytes
+from harness.devices.sim.engine import TflmEngine
+from harness.devices.sim.link import ThrottledLink, grain_bytes
 from harness.link.device_end import DEFAULT_CREDITS, DEFAULT_MAX_PAYLOAD, ByteLink, DeviceEnd, FdLink
 
-log = logging.getLogger("harness.devices.sim_child")
+log = logging.getLogger("harness.devices.sim.child")
 
 #: Unthrottled, a whole VWW input (27,648 B) travels in one frame: every extra frame costs
 #: the host and the child a wake-up each, which on a busy machine is most of the overhead
@@ -32,7 +32,7 @@ UNTHROTTLED_MAX_PAYLOAD = 32768
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m harness.devices.sim_child")
+    p = argparse.ArgumentParser(prog="python -m harness.devices.sim.child")
     p.add_argument("--model", required=True, type=Path, help="the .tflite file to run")
     board = p.add_mutually_exclusive_group(required=True)
     board.add_argument("--board", help="board profile id")

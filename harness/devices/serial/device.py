@@ -8,13 +8,15 @@ exactly one such port is attached. Baud comes from the board profile unless give
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 from harness.boards import Board
-from harness.devices.base import SessionDevice, register_backend
-from harness.devices.sim import reject_unknown_options
+from harness.devices.base import DeviceOptions, SessionDevice, register_backend
 from harness.errors import ConfigError, LinkError
 from harness.link.messages import Log
+from harness.link.protocol import Protocol
 from harness.link.transport import find_ports
 
 
@@ -42,7 +44,18 @@ def locate_port(board: Board) -> str:
     return found[0].device
 
 
-@register_backend("serial")
+@dataclass(frozen=True)
+class SerialOptions(DeviceOptions):
+    """A port URL (found by USB id when None) and its baud rate (the board's by default)."""
+
+    port: str | None = None
+    baud: int | None = None
+
+    takes_port: ClassVar[bool] = True
+    takes_baud: ClassVar[bool] = True
+
+
+@register_backend("serial", SerialOptions)
 class SerialDevice(SessionDevice):
     """A real board (or anything speaking protocol v1) behind a serial port."""
 
@@ -54,13 +67,14 @@ class SerialDevice(SessionDevice):
         *,
         port: str | None = None,
         baud: int | None = None,
+        model: Path | None = None,
         timeout: float = 2.0,
         retries: int = 3,
         on_log: Callable[[Log], None] | None = None,
-        **options: Any,
+        protocol: Protocol | str = Protocol.V1,
     ) -> None:
-        reject_unknown_options(self.backend, {k: v for k, v in options.items() if k != "model"})
-        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log)
+        super().__init__(board, timeout=timeout, retries=retries, on_log=on_log, protocol=protocol)
+        self.model = model
         if baud is not None and baud <= 0:
             raise ConfigError(f"baud must be a positive rate, not {baud}")
         self.port = port

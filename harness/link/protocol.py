@@ -1,0 +1,181 @@
+"""The protocol axis: which language the host speaks to a device, behind one small interface.
+
+A device is reached by a backend (sim, serial, qemu, ...) *and* spoken to in a protocol:
+this project's binary protocol v1 (``harness.link.session``) or MLPerf Tiny's EEMBC text
+protocol (``harness.link.eembc_session``). Devices and the bench runner talk to a
+:class:`HostSession`, never to one protocol's messages, so that every backend can be
+driven in either protocol and every figure the bench derives means the same thing.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol as TypingProtocol
+
+from harness.errors import ConfigError
+from harness.link.messages import Capability, HelloResp, LayerTime, Log, Memory, TensorSpec, TimerKind
+
+
+class Protocol(str, enum.Enum):
+    """The host-device protocols the harness speaks."""
+
+    V1 = "v1"
+    EEMBC = "eembc"
+
+    @classmethod
+    def parse(cls, value: str | Protocol) -> Protocol:
+        """``"v1"``/``"eembc"`` (any case) as a Protocol; anything else is a one-line error."""
+        if isinstance(value, Protocol):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            known = ", ".join(p.value for p in cls)
+            raise ConfigError(f"unknown protocol {value!r} (known: {known})") from None
+
+
+@dataclass
+class LinkStats:
+    """What the link did, for reports and benchmarks."""
+
+    frames_sent: int = 0
+    frames_received: int = 0
+    bytes_sent: int = 0
+    retries: int = 0
+    go_backs: int = 0
+    device_errors: int = 0
+    garbage_frames: int = 0
+    logs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What a device says about itself when a session starts (protocol-neutral).
+
+    Fields a protocol cannot report (EEMBC has no model hash, arena or tensor specs) hold
+    their "unknown" value: an empty string, 0, or specs the host supplied itself.
+    """
+
+    protocol_version: int
+    board: str
+    firmware_version: str
+    engine: str
+    model_sha256: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    arena_size: int
+    arena_used: int
+    clock_hz: int
+    timer: TimerKind
+    max_payload: int
+    credits: int
+    capabilities: Capability
+    status: int
+    status_text: str
+    protocol: str = Protocol.V1.value
+
+    @classmethod
+    def from_hello(cls, h: HelloResp) -> DeviceInfo:
+        return cls(
+            protocol_version=h.protocol_version, board=h.board,
+            firmware_version=h.firmware_version, engine=h.engine,
+            model_sha256=h.model_sha256.hex(), inputs=h.inputs, outputs=h.outputs,
+            arena_size=h.arena_size, arena_used=h.arena_used, clock_hz=h.clock_hz,
+            timer=h.timer, max_payload=h.max_payload, credits=h.credits,
+            capabilities=h.capabilities, status=h.status, status_text=h.status_text,
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self.status == 0
+
+    @property
+    def latency_source(self) -> str:
+        return self.timer.latency_source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "protocol_version": self.protocol_version,
+            "board": self.board,
+            "firmware_version": self.firmware_version,
+            "engine": self.engine,
+            "model_sha256": self.model_sha256,
+            "clock_hz": self.clock_hz,
+            "timer": self.timer.name.lower(),
+            "arena_size": self.arena_size,
+            "arena_used": self.arena_used,
+            "max_payload": self.max_payload,
+            "credits": self.credits,
+            "capabilities": [str(c.name).lower() for c in Capability if c in self.capabilities],
+            "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+        }
+
+
+@dataclass(frozen=True)
+class RawResult:
+    """One measured input: output bytes of the last repeat, device ticks of every repeat."""
+
+    output: bytes
+    cycles: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How a host session waits, retries and what it expects of the device.
+
+    ``inputs``/``outputs`` are the tensor specs of the model the host means to run; a
+    protocol whose device does not announce them (EEMBC) uses these instead.
+    """
+
+    timeout: float = 2.0
+    retries: int = 3
+    on_log: Callable[[Log], None] | None = None
+    baud: int | None = None
+    inputs: tuple[TensorSpec, ...] | None = None
+    outputs: tuple[TensorSpec, ...] | None = None
+
+
+class HostSession(TypingProtocol):
+    """The host end of one protocol over an open port: what devices and the bench use."""
+
+    protocol: ClassVar[Protocol]
+    stats: LinkStats
+
+    def start(self) -> DeviceInfo:
+        """Greet the device and return its facts."""
+
+    def run(self, data: bytes, warmups: int, repeats: int, profile: bool, timeout: float) -> RawResult:
+        """Send one input tensor's bytes, run it, and return the outputs and ticks."""
+
+    def profile(self) -> list[LayerTime]:
+        """Per-layer ticks of the last run with ``profile=True``."""
+
+    def memory(self) -> Memory:
+        """Arena and RAM statistics."""
+
+
+#: protocol -> "module:class" of its host session; imported on first use.
+SESSION_CLASSES: dict[Protocol, str] = {
+    Protocol.V1: "harness.link.session:Session",
+    Protocol.EEMBC: "harness.link.eembc_session:EembcSession",
+}
+
+
+def open_session(protocol: Protocol | str, port: Any, options: SessionOptions) -> HostSession:
+    """The host session of ``protocol`` over ``port`` (not yet started)."""
+    proto = Protocol.parse(protocol)
+    module_name, _, cls_name = SESSION_CLASSES[proto].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"protocol {proto.value!r} is not available in this build") from None
+        raise
+    cls = getattr(module, cls_name)
+    session: HostSession = cls(port, options)
+    return session
