@@ -68,6 +68,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness.bench.api import run_bench
+    from harness.bench.request import BenchRequest
     from harness.bench.store import load_run
     from harness.paths import reference_models_dir
 
@@ -80,7 +81,7 @@ def main() -> int:
         data = make_images(Path(tmp) / "data", args.images)
         out = args.keep or Path(tmp) / "runs"
         start = time.perf_counter()
-        folder = run_bench(model=model, dataset=data, out_dir=out, quiet=True)
+        folder = run_bench(BenchRequest(model=str(model), data=str(data), out_dir=out), quiet=True)
         wall = time.perf_counter() - start
         run = load_run(folder)
         floor = in_process_seconds(model, data, args.images)

@@ -59,11 +59,14 @@ def child(n: int, data: Path, model: Path, out: Path, device: str) -> None:
 
     import harness.bench.runner  # noqa: F401 - imported before the baseline is taken
     from harness.bench.api import run_bench
+    from harness.bench.request import BenchRequest
 
     backend = "fake" if device == "inprocess" else "sim"
     start_mb = rss_mb()
     t0 = time.perf_counter()
-    folder = run_bench(backend=backend, model=model, dataset=data, out_dir=out, limit=n, quiet=True)
+    folder = run_bench(
+        BenchRequest(backend=backend, model=str(model), data=str(data), out_dir=out, limit=n), quiet=True
+    )
     wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     manifest = json.loads((folder / "run.json").read_text())

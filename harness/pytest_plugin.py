@@ -304,11 +304,17 @@ def bench_run(
 ) -> Any:
     """One benchmark of the data set on the session's device, loaded as a run folder."""
     from harness.bench.api import bench_on_device
+    from harness.bench.request import BenchRequest
     from harness.bench.store import load_run
     from harness.errors import HarnessError
 
     out = tmp_path_factory.mktemp("hil-runs")
     try:
+        request = BenchRequest(
+            board=board_profile.id, backend=hil_options.backend, model=str(expected_model),
+            data=str(hil_dataset) if hil_dataset is not None else None, limit=hil_options.limit,
+            out_dir=out, port=hil_options.port, baud=hil_options.baud,
+        )
         folder = bench_on_device(
             device,
             board=board_profile,
@@ -316,7 +322,7 @@ def bench_run(
             model=expected_model,
             dataset=hil_dataset,
             out_dir=out,
-            limit=hil_options.limit,
+            request=request,
         )
     except HarnessError as exc:
         pytest.fail(f"benchmark on {hil_options.describe()} failed: {exc}", pytrace=False)

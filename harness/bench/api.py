@@ -9,11 +9,13 @@ and one line, not a half-finished run.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.bench.device_log import install_log_sink
 from harness.bench.preprocess import Preprocessor
+from harness.bench.request import BenchRequest
 from harness.bench.runner import BenchSettings, Runner, check_device, person_index_for
 from harness.bench.store import RunFolder, new_run_id, runs_root
 from harness.boards import Board, load_board
@@ -25,22 +27,7 @@ from harness.models.tflite_file import ModelInfo
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BOARD = "nano33"
-
-
-def default_warmups(backend: str) -> int:
-    """One warm-up on real and emulated boards (caches, lazy init); none on the sim.
-
-    The sim's cycles are an estimate from the cost model, the same on every call, so a
-    warm-up there would only double the time of a run.
-    """
-    return 0 if backend == "sim" else 1
-
-
-def default_backend(port: str | None) -> str:
-    """A port means a real board on it; without one the simulated board stands in."""
-    return "serial" if port else "sim"
-
+__all__ = ["BenchRequest", "bench_on_device", "load_dataset", "load_model", "make_device", "run_bench"]
 
 def make_device(
     board: Board, backend: str, *, model: Path, port: str | None = None, baud: int | None = None,
@@ -54,10 +41,11 @@ def make_device(
     """
     spec = get_backend(backend)
     values: dict[str, Any] = {"model": model, "protocol": Protocol.parse(protocol)}
-    for name, value, accepted in (("port", port, spec.options.takes_port), ("baud", baud, spec.options.takes_baud)):
+    accepts = {"port": spec.options.takes_port, "baud": spec.options.takes_baud}
+    for name, value in (("port", port), ("baud", baud)):
         if value is None:
             continue
-        if not accepted:
+        if not accepts[name]:
             raise ConfigError(f"the {backend} backend does not take --{name}")
         values[name] = value
     return spec.create(board, **values)
@@ -94,15 +82,13 @@ def load_dataset(path: str | Path | None) -> Any:
     return Dataset.open(Path(path))
 
 
-def _check_settings(limit: int | None, threshold: float, warmups: int, repeats: int) -> None:
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, not {limit}")
-    if warmups < 0:
-        raise ConfigError(f"--warmups must be 0 or more, not {warmups}")
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, not {repeats}")
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"--threshold must be between 0 and 1, not {threshold}")
+def settings_for(request: BenchRequest) -> BenchSettings:
+    """The runner's measurement settings of a resolved request."""
+    assert request.warmups is not None, "resolve the request first"
+    return BenchSettings(
+        threshold=request.threshold, warmups=request.warmups, repeats=request.repeats,
+        split=request.split, limit=request.limit,
+    )
 
 
 def bench_on_device(
@@ -114,15 +100,22 @@ def bench_on_device(
     dataset: Any = None,
     out_dir: Path | None = None,
     settings: BenchSettings | None = None,
-    limit: int | None = None,
+    request: BenchRequest | None = None,
     quiet: bool = True,
     folder: RunFolder | None = None,
     manifest: dict[str, Any] | None = None,
 ) -> Path:
-    """Benchmark an already created (open or closed) device; returns the run folder."""
+    """Benchmark an already created (open or closed) device; returns the run folder.
+
+    The measurement settings come from ``settings`` or else from ``request`` (which is
+    then stored in run.json); with neither, the backend's defaults.
+    """
     model_info = model if isinstance(model, ModelInfo) else load_model(model)
     ds = dataset if dataset is not None and not isinstance(dataset, str | Path) else load_dataset(dataset)
-    settings = settings or BenchSettings(limit=limit, warmups=default_warmups(backend))
+    if request is not None:
+        request = request.resolved()
+        manifest = {**(manifest or {}), "request": request.to_dict(), "protocol": request.protocol.value}
+    settings = settings or settings_for(request or BenchRequest(backend=backend).resolved())
     resume = folder is not None
     sink = install_log_sink(device)
     check_device(device.open(), model_info)  # before a folder exists: a refused device leaves none
@@ -151,47 +144,41 @@ def _resume_target(resume: str | Path, out_dir: Path | None) -> tuple[RunFolder,
     return folder, m
 
 
-def run_bench(
-    board: str = DEFAULT_BOARD,
-    backend: str | None = "sim",
-    model: str | Path | None = None,
-    dataset: str | Path | None = None,
-    out_dir: Path | None = None,
-    limit: int | None = None,
-    threshold: float = 0.5,
-    warmups: int | None = None,
-    repeats: int = 1,
-    quiet: bool = True,
-    port: str | None = None,
-    baud: int | None = None,
-    resume: str | Path | None = None,
-    split: str | None = None,
-) -> Path:
+def _resumed_request(request: BenchRequest, manifest: dict[str, Any]) -> BenchRequest:
+    """The run's own request, with what may differ on resume taken from ``request``.
+
+    A model or data set given again must hash the same as the run's (checked later); a
+    real board may sit on another port now, and the run folder stays where it is.
+    """
+    stored = BenchRequest.from_manifest(manifest)
+    return replace(
+        stored,
+        model=request.model if request.model is not None else stored.model,
+        data=request.data if request.data is not None else stored.data,
+        port=request.port if request.port is not None else stored.port,
+        baud=request.baud if request.baud is not None else stored.baud,
+        out_dir=request.out_dir if request.out_dir is not None else stored.out_dir,
+        resume=request.resume,
+    )
+
+
+def run_bench(request: BenchRequest, *, quiet: bool = True) -> Path:
     """Run one benchmark (or finish an interrupted one) and return its run folder.
 
-    On resume, the run's own manifest decides the board, backend, model, data set and
-    settings; a model or data set given here must hash the same as the run's.
+    On resume (``request.resume``), the run's own stored request decides the board,
+    backend, protocol, model, data set and settings; a model or data set given in
+    ``request`` must hash the same as the run's.
     """
     folder: RunFolder | None = None
     manifest: dict[str, Any] | None = None
-    if resume is not None:
-        folder, manifest = _resume_target(resume, out_dir)
-        s = manifest.get("settings") or {}
-        board = (manifest.get("board") or {}).get("id", board)
-        backend = manifest.get("backend", backend)
-        model = model if model is not None else (manifest.get("model") or {}).get("path")
-        dataset = dataset if dataset is not None else (manifest.get("dataset") or {}).get("path")
-        threshold = float(s.get("threshold", threshold))
-        warmups = s.get("warmups", warmups)
-        repeats = int(s.get("repeats", repeats))
-        split = s.get("split", split)
-        limit = s.get("limit", limit)
-    backend = backend or default_backend(port)
-    warmups = default_warmups(backend) if warmups is None else int(warmups)
-    _check_settings(limit, threshold, warmups, repeats)
-    board_profile = load_board(board)
-    model_info = load_model(model)
-    ds = load_dataset(dataset)
+    if request.resume is not None:
+        folder, manifest = _resume_target(request.resume, request.out_dir)
+        request = _resumed_request(request, manifest)
+    request = request.resolved()
+    assert request.backend is not None and request.warmups is not None
+    board_profile = load_board(request.board)
+    model_info = load_model(request.model)
+    ds = load_dataset(request.data)
     if manifest is not None and folder is not None:
         want_model = (manifest.get("model") or {}).get("sha256")
         if want_model and want_model != model_info.sha256:
@@ -205,22 +192,26 @@ def run_bench(
                 f"cannot resume {folder.run_id}: data set sha256 {ds.sha256} differs from "
                 f"the run's {want_data}"
             )
-    settings = BenchSettings(threshold=threshold, warmups=warmups, repeats=repeats, split=split, limit=limit)
-    if split is not None:
-        next(iter(ds.iter_samples(split, 1)), None)  # an unknown split fails here, in one line
-    device = make_device(board_profile, backend, model=Path(model_info.path or ""), port=port, baud=baud)
+    settings = settings_for(request)
+    if request.split is not None:
+        next(iter(ds.iter_samples(request.split, 1)), None)  # an unknown split fails here, in one line
+    device = make_device(
+        board_profile, request.backend, model=Path(model_info.path or ""), port=request.port,
+        baud=request.baud, protocol=request.protocol,
+    )
+    record = {**(manifest or {}), "request": request.to_dict(), "protocol": request.protocol.value}
     try:
         return bench_on_device(
             device,
             board=board_profile,
-            backend=backend,
+            backend=request.backend,
             model=model_info,
             dataset=ds,
-            out_dir=out_dir,
+            out_dir=request.out_dir,
             settings=settings,
             quiet=quiet,
             folder=folder,
-            manifest=manifest,
+            manifest=record,
         )
     finally:
         device.close()

@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.bench.request import BenchRequest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="pyserial URL of a real board; implies --backend serial (default: none; with "
         "--backend serial the board is found by its USB ids)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=["v1", "eembc"],
+        default="v1",
+        help="what to speak to the device: the harness's binary protocol v1, or MLPerf Tiny's EEMBC "
+        "text protocol (e.g. the MLPerf Tiny reference firmware); default: v1",
     )
     p.add_argument(
         "--baud", type=int, default=None, help="link baud rate (default: the board's; sim: unthrottled)"
@@ -100,6 +111,17 @@ def flash_first(args: argparse.Namespace) -> str:
     return str(model)
 
 
+def request_from_args(args: argparse.Namespace, model: str | None) -> BenchRequest:
+    """The command line as a :class:`BenchRequest` (checked by ``run_bench``)."""
+    from harness.bench.request import BenchRequest
+
+    return BenchRequest(
+        board=args.board, backend=args.backend, protocol=args.protocol, model=model, data=args.data,
+        split=args.split, limit=args.limit, threshold=args.threshold, warmups=args.warmups,
+        repeats=args.repeats, out_dir=args.out, resume=args.resume, port=args.port, baud=args.baud,
+    )
+
+
 def handle(args: argparse.Namespace) -> int:
     import logging
 
@@ -113,22 +135,7 @@ def handle(args: argparse.Namespace) -> int:
         logging.getLogger("harness.device").setLevel(logging.CRITICAL)
     model = flash_first(args) if args.flash else args.model
     try:
-        folder = run_bench(
-            board=args.board,
-            backend=args.backend,
-            model=model,
-            dataset=args.data,
-            out_dir=args.out,
-            limit=args.limit,
-            threshold=args.threshold,
-            warmups=args.warmups,
-            repeats=args.repeats,
-            quiet=args.quiet,
-            port=args.port,
-            baud=args.baud,
-            resume=args.resume,
-            split=args.split,
-        )
+        folder = run_bench(request_from_args(args, model), quiet=args.quiet)
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code

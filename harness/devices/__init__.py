@@ -13,7 +13,15 @@ import importlib
 from typing import Any
 
 from harness.boards import Board
-from harness.devices.base import BACKENDS, Backend, Device, DeviceInfo, DeviceOptions, Inference, register_backend
+from harness.devices.base import (
+    BACKENDS,
+    Backend,
+    Device,
+    DeviceInfo,
+    DeviceOptions,
+    Inference,
+    register_backend,
+)
 from harness.errors import ConfigError
 
 #: backend name -> package that registers it

@@ -21,8 +21,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from harness.boards import Board
-from harness.errors import DeviceError
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DeviceError
 from harness.link.messages import Capability, LayerTime, Log, Memory, TensorSpec
 from harness.link.protocol import DeviceInfo, HostSession, LinkStats, Protocol, SessionOptions, open_session
 
@@ -87,10 +86,10 @@ class DeviceOptions:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
-O = TypeVar("O", bound=DeviceOptions)
+OptionsT = TypeVar("OptionsT", bound=DeviceOptions)
 
 
-def build_options(backend: str, options_type: type[O], values: dict[str, Any]) -> O:
+def build_options(backend: str, options_type: type[OptionsT], values: dict[str, Any]) -> OptionsT:
     """``options_type(**values)``, with an unknown option as a one-line error."""
     known = {f.name for f in fields(options_type)}
     unknown = sorted(k for k, v in values.items() if k not in known and v is not None)
@@ -313,7 +312,9 @@ class Backend:
         elif values:
             raise TypeError("give either an options object or keyword options, not both")
         if not isinstance(options, self.options):
-            raise ConfigError(f"the {self.name} backend takes {self.options.__name__}, not {type(options).__name__}")
+            raise ConfigError(
+                f"the {self.name} backend takes {self.options.__name__}, not {type(options).__name__}"
+            )
         return self.make(board, options)
 
 
@@ -334,7 +335,8 @@ def register_backend(name: str, options: type[DeviceOptions]) -> Callable[[D], D
             raise ValueError(f"device backend {name!r} registered twice")
 
         def make(board: Board, opts: DeviceOptions) -> Device:
-            return cls(board, **opts.given())
+            device: Device = cls(board, **opts.given())  # type: ignore[call-arg]
+            return device
 
         BACKENDS[name] = Backend(name, options, make)
         return cls

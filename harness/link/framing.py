@@ -11,6 +11,7 @@ import logging
 import struct
 import zlib
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,25 @@ DELIMITER = b"\x00"
 HELLO_MAX_PAYLOAD = 256
 #: Hard upper bound of the protocol (payload length is a u16, buffers are sized by the device).
 ABS_MAX_PAYLOAD = 65535
+
+
+class ErrorCode(IntEnum):
+    """Why a frame or request was refused (ERROR frames; also what the decoder reports)."""
+
+    BAD_CRC = 1
+    BAD_LENGTH = 2
+    TOO_LONG = 3
+    UNKNOWN_TYPE = 4
+    NOT_READY = 5
+    OUT_OF_ORDER = 6
+    INPUT_TOO_LARGE = 7
+    INPUT_INCOMPLETE = 8
+    INVOKE_FAILED = 9
+    UNSUPPORTED = 10
+    MODEL_ERROR = 11
+    BAD_ARGUMENT = 12
+    BUSY = 13
+    BAD_FRAME = 14
 
 
 def crc32(data: bytes) -> int:
@@ -99,8 +119,6 @@ class FrameError(ValueError):
 
 def decode_frame(encoded: bytes, max_payload: int = ABS_MAX_PAYLOAD) -> Frame:
     """Decode one frame (without its delimiter) or raise :class:`FrameError`."""
-    from harness.link.messages import ErrorCode  # local: messages imports this module
-
     try:
         body = cobs_decode(encoded)
     except CobsError as exc:
@@ -161,8 +179,6 @@ class FrameDecoder:
             self._buf.clear()
             self._overflow = False
             if overflow:
-                from harness.link.messages import ErrorCode
-
                 self.stats.overflows += 1
                 errors.append(FrameError(ErrorCode.TOO_LONG, "frame longer than the receive buffer"))
                 continue

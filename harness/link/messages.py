@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import ClassVar, TypeVar
 
-from harness.link.framing import Frame
+from harness.link.framing import ErrorCode, Frame
 
 PROTOCOL_VERSION = 1
 
@@ -34,23 +34,6 @@ class MsgType(IntEnum):
     FRAME = 0x88
     PONG = 0x89
     ERROR = 0xFF
-
-
-class ErrorCode(IntEnum):
-    BAD_CRC = 1
-    BAD_LENGTH = 2
-    TOO_LONG = 3
-    UNKNOWN_TYPE = 4
-    NOT_READY = 5
-    OUT_OF_ORDER = 6
-    INPUT_TOO_LARGE = 7
-    INPUT_INCOMPLETE = 8
-    INVOKE_FAILED = 9
-    UNSUPPORTED = 10
-    MODEL_ERROR = 11
-    BAD_ARGUMENT = 12
-    BUSY = 13
-    BAD_FRAME = 14
 
 
 class TimerKind(IntEnum):

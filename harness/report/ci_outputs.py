@@ -18,7 +18,7 @@ from harness.report.regress import REGRESSION
 
 if TYPE_CHECKING:
     from harness.report.matrix import Matrix
-    from harness.report.nightly import CellOutcome
+    from harness.report.records import CellOutcome
 
 
 def md(text: Any) -> str:

@@ -16,39 +16,26 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.bench.request import BenchRequest
 from harness.errors import ConfigError, HarnessError, ToolMissing
 from harness.paths import reports_dir
 from harness.report import ci_outputs, trends
 from harness.report.history import History
 from harness.report.matrix import Cell, Matrix, load_matrix
+from harness.report.records import CellOutcome
 from harness.report.regress import Check, check_accuracy, check_latency
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[..., Path]
+#: What runs one cell: ``run_bench`` in production, a fake in the report's tests.
+Runner = Callable[[BenchRequest], Path]
 
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
-
-
-@dataclass
-class CellOutcome:
-    cell: Cell
-    status: str
-    reason: str = ""
-    run_dir: Path | None = None
-    report: Path | None = None
-    row: dict[str, Any] | None = None
-    checks: list[Check] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def regressed(self) -> bool:
-        return any(c.regressed for c in self.checks)
 
 
 @dataclass
@@ -87,9 +74,10 @@ def _run_cell(cell: Cell, m: Matrix, runs_dir: Path, limit: int | None,
 
     started = time.perf_counter()
     try:
-        run_dir = runner(board=cell.board, backend=cell.backend, model=cell.model,
-                         dataset=cell.dataset, out_dir=runs_dir, limit=limit,
-                         threshold=m.threshold, warmups=m.warmups, repeats=m.repeats, quiet=True)
+        run_dir = runner(BenchRequest(
+            board=cell.board, backend=cell.backend, model=cell.model, data=cell.dataset,
+            out_dir=runs_dir, limit=limit, threshold=m.threshold, warmups=m.warmups, repeats=m.repeats,
+        ))
     except ToolMissing as exc:
         log.info("skipping %s: %s", cell.name, exc)
         return CellOutcome(cell, SKIPPED, str(exc), seconds=time.perf_counter() - started)

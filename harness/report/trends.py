@@ -23,7 +23,7 @@ from harness.report.regress import REGRESSION, Policy, flag_series
 if TYPE_CHECKING:
     from harness.report.history import History
     from harness.report.matrix import Matrix
-    from harness.report.nightly import CellOutcome
+    from harness.report.records import CellOutcome
 
 # (history column, y label, scale, which regression flags to mark)
 TREND_METRICS: list[tuple[str, str, float, str | None]] = [

@@ -19,6 +19,7 @@ sys.path.insert(0, str(UNIT_DIR))
 from bench_fakes import make_image_folder, tiny_model  # noqa: E402
 
 from harness.bench.api import run_bench  # noqa: E402
+from harness.bench.request import BenchRequest  # noqa: E402
 from harness.bench.store import load_run  # noqa: E402
 from harness.paths import reference_models_dir  # noqa: E402
 
@@ -52,7 +53,7 @@ def _shipped_model() -> Path:
 
 def test_sim_run_matches_host_reference(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "data", 6, corrupt=(2,), size=(128, 96))
-    folder = run_bench(model=_shipped_model(), dataset=data, out_dir=tmp_path / "runs")
+    folder = run_bench(BenchRequest(model=str(_shipped_model()), data=str(data), out_dir=tmp_path / "runs"))
     run = load_run(folder)
     m = run.manifest
     assert m["status"] == "complete" and m["backend"] == "sim"

@@ -13,8 +13,8 @@ import pytest
 
 from harness.boards import Board, load_board, load_board_file
 from harness.devices import create_device
-from harness.devices import sim as sim_module
 from harness.devices.sim import SimDevice, default_model
+from harness.devices.sim import device as sim_module
 from harness.devices.sim.process import SimChild
 from harness.errors import ConfigError, DeviceError, ModelError
 from harness.paths import boards_dir, reference_models_dir

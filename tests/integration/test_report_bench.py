@@ -14,8 +14,8 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     api = pytest.importorskip("harness.bench.api", reason="the bench runner is not there yet")
     out = tmp_path_factory.mktemp("bench")
     try:
-        return Path(api.run_bench(board="nano33", backend="sim", out_dir=out / "runs", limit=12,
-                                  quiet=True))
+        return Path(api.run_bench(api.BenchRequest(board="nano33", backend="sim", out_dir=out / "runs",
+                                                limit=12), quiet=True))
     except HarnessError as exc:
         pytest.skip(f"hil bench cannot run on the sim board here: {exc}")
 

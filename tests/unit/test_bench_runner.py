@@ -15,6 +15,7 @@ from bench_fakes import UNIT_DIR, InProcessDevice, make_image_folder, tiny_model
 
 from harness.bench.api import bench_on_device, run_bench
 from harness.bench.journal import JOURNAL_NAME
+from harness.bench.request import BenchRequest
 from harness.bench.runner import BenchInterrupted, BenchSettings
 from harness.bench.store import RESULTS_NAME, load_run, read_results
 from harness.boards import load_board
@@ -132,7 +133,7 @@ def test_interrupt_then_resume_measures_each_image_once(tmp_path: Path, tiny: Pa
     from bench_fakes import register_fake_backend
 
     register_fake_backend()
-    run_bench(resume=folder.name, out_dir=tmp_path / "runs", quiet=True)
+    run_bench(BenchRequest(resume=folder.name, out_dir=tmp_path / "runs"), quiet=True)
     run = load_run(folder)
     assert sorted(run.image_ids()) == [f"img_{i:05d}" for i in range(10)]
     assert run.columns["seq"] == list(range(10))
@@ -167,8 +168,9 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path, tiny: Pa
     script = (
         f"import sys; sys.path.insert(0, {str(UNIT_DIR)!r}); import bench_fakes\n"
         "from pathlib import Path\nfrom harness.bench.api import run_bench\n"
-        f"run_bench(backend='fake', model={str(tiny)!r}, dataset={str(data)!r}, "
-        f"out_dir=Path({str(runs)!r}))\n"
+        "from harness.bench.request import BenchRequest\n"
+        f"run_bench(BenchRequest(backend='fake', model={str(tiny)!r}, data={str(data)!r}, "
+        f"out_dir=Path({str(runs)!r})))\n"
     )
     env = dict(os.environ, BENCH_FAKE_DELAY_S="0.03")
     child = subprocess.Popen([sys.executable, "-c", script], env=env)
@@ -192,7 +194,7 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path, tiny: Pa
     from bench_fakes import register_fake_backend
 
     register_fake_backend()
-    run_bench(resume=str(folder), quiet=True)
+    run_bench(BenchRequest(resume=str(folder)), quiet=True)
     run = load_run(folder)
     ids = run.image_ids()
     assert len(ids) == 60 and sorted(ids) == [f"img_{i:05d}" for i in range(60)]
@@ -212,7 +214,7 @@ def test_model_that_images_cannot_fill_fails_before_the_device(tmp_path: Path, t
     flat.write_bytes(bytes(builder.Output()))
     data = make_image_folder(tmp_path / "data", 2)
     with pytest.raises(ModelError, match=r"input shape \[1, 64\] is not an image"):
-        run_bench(backend="fake", model=flat, dataset=data, out_dir=tmp_path / "runs")
+        run_bench(BenchRequest(backend="fake", model=str(flat), data=str(data), out_dir=tmp_path / "runs"))
     assert not (tmp_path / "runs").exists()
 
 
@@ -229,4 +231,4 @@ def test_resume_refuses_a_changed_data_set(tmp_path: Path, tiny: Path, nano33) -
     with pytest.raises(
         ConfigError, match=r"cannot resume .*: data set sha256 \w{64} differs from the run's \w{64}"
     ):
-        run_bench(resume=err.value.folder.path, quiet=True)
+        run_bench(BenchRequest(resume=str(err.value.folder.path)), quiet=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.bench.request import BenchRequest
 from harness.errors import ConfigError, DeviceError, ToolMissing
 from harness.report.ci_outputs import md
 from harness.report.matrix import load_matrix
@@ -44,7 +46,8 @@ class FakeBench:
         self.fail: set[str] = set()
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, **kw: Any) -> Path:
+    def __call__(self, request: BenchRequest) -> Path:
+        kw = asdict(request)
         self.calls.append(kw)
         if kw["backend"] == "qemu":
             raise ToolMissing("qemu-system-arm found, firmware ELF not built")
@@ -153,7 +156,7 @@ def test_history_only_rebuilds_pages(matrix: Path, tmp_path: Path) -> None:
     bench = FakeBench()
     run_nightly(matrix, tmp_path / "h", runner=bench, write_reports=False)
     res = run_nightly(matrix, tmp_path / "h", dry_history=True,
-                      runner=lambda **kw: pytest.fail("no cell may run"))
+                      runner=lambda request: pytest.fail("no cell may run"))
     assert res.outcomes == [] and res.exit_code == 0 and res.history_runs == 3
 
 
@@ -189,10 +192,10 @@ def test_existing_history_runs_do_not_count_as_tonight(matrix: Path, tmp_path: P
 def test_a_crashing_backend_does_not_cost_the_other_cells(matrix: Path, tmp_path: Path) -> None:
     bench = FakeBench()
 
-    def runner(**kw: Any) -> Path:
-        if kw["board"] == "esp32cam":
+    def runner(request: BenchRequest) -> Path:
+        if request.board == "esp32cam":
             raise TypeError("unexpected keyword argument 'model'")
-        return bench(**kw)
+        return bench(request)
 
     res = run_nightly(matrix, tmp_path / "h", runner=runner, write_reports=False)
     status = {o.cell.name: (o.status, o.reason) for o in res.outcomes}
