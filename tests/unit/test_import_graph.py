@@ -117,3 +117,55 @@ def test_the_walk_reads_real_imports() -> None:
 def test_the_harness_package_has_no_import_circles() -> None:
     cycles = find_cycles(graph())
     assert not cycles, "import circles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+ENTRY_POINTS = {"cli", "boards_cli", "serve", "pytest_plugin"}
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
+
+
+def area(module: str) -> str:
+    """``harness.bench.runner`` -> ``bench``; ``harness.errors`` -> ``errors``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def is_entry_point(module: str) -> bool:
+    return area(module) in ENTRY_POINTS or module.endswith(".cli")
+
+
+def allowed_imports() -> dict[str, set[str]]:
+    """The "may import" table of docs/architecture.md."""
+    import re
+
+    rows: dict[str, set[str]] = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^\| `(\w+)` \| (.*) \|$", line)
+        if m:
+            rows[m.group(1)] = set(re.findall(r"`(\w+)`", m.group(2)))
+    return rows
+
+
+def test_imports_between_packages_follow_the_architecture_table() -> None:
+    allowed = allowed_imports()
+    assert {"link", "devices", "bench", "report"} <= allowed.keys(), "the table was not found"
+    wrong = []
+    for module, deps in graph().items():
+        src = area(module)
+        if not src or is_entry_point(module):
+            continue
+        if src not in allowed:
+            wrong.append(f"{module}: package {src!r} is not in docs/architecture.md's table")
+            continue
+        for dep in deps:
+            dst = area(dep)
+            if dst and dst != src and dst not in allowed[src]:
+                wrong.append(f"{module} imports {dep}: {src} may not import {dst}")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_devices_use_deploy_only_through_its_api() -> None:
+    reach = [
+        f"{m} imports {d}" for m, deps in graph().items() if area(m) == "devices"
+        for d in deps if area(d) == "deploy" and d != "harness.deploy.api"
+    ]
+    assert not reach, "\n".join(reach)
