@@ -11,7 +11,7 @@ from typing import IO
 
 from harness.bench.store import DEVICE_LOG_NAME, RunFolder, utc_now
 from harness.devices.base import Device, State
-from harness.link.messages import Log
+from harness.link.protocol import Log
 
 
 class DeviceLogSink:

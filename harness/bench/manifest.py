@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.boards import Board, check_fit
 from harness.devices.base import DeviceInfo
-from harness.link.messages import UNKNOWN_U32, LayerTime, Memory
+from harness.link.protocol import UNKNOWN_U32, LayerTime, Memory
 from harness.models.tflite_file import ModelInfo
 
 log = logging.getLogger(__name__)

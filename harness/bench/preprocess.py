@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import ModelError
-from harness.link.messages import DType, TensorSpec
+from harness.link.protocol import DType, TensorSpec
 
 _INT_RANGES = {DType.INT8: (-128, 127), DType.UINT8: (0, 255)}
 

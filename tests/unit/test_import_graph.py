@@ -169,3 +169,12 @@ def test_devices_use_deploy_only_through_its_api() -> None:
         for d in deps if area(d) == "deploy" and d != "harness.deploy.api"
     ]
     assert not reach, "\n".join(reach)
+
+
+def test_the_bench_talks_to_the_protocol_interface_not_to_one_protocol() -> None:
+    one_protocol = {"harness.link.messages", "harness.link.session", "harness.link.framing"}
+    reach = [
+        f"{m} imports {d}" for m, deps in graph().items()
+        if area(m) == "bench" and not is_entry_point(m) for d in deps if d in one_protocol
+    ]
+    assert not reach, "\n".join(reach)
