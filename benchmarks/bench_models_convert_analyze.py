@@ -41,7 +41,7 @@ def analyze_seconds(arena: bool) -> float:
     from harness.models.analysis import analyze
     from harness.models.zoo import resolve_model
 
-    path = resolve_model(None)
+    path = resolve_model("vww-default")
     t0 = time.perf_counter()
     analyze(path, list_boards(), arena=arena)
     return time.perf_counter() - t0

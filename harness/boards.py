@@ -8,7 +8,9 @@ estimate latency. Keeping them in data files lets users add a board without code
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,11 @@ class CostModel:
     per_op_overhead_cycles: float
 
     def op_cycles(self, op: str, macs: int, output_elements: int) -> float:
-        """Estimated cycles for one op: MAC-bound ops by MACs, the rest by output size."""
+        """Estimated cycles for one op: MAC-bound ops by MACs (plus a per-output term when the
+        profile gives one, as calibrated profiles do), the rest by output size."""
         if op in self.cycles_per_mac and macs > 0:
-            work = self.cycles_per_mac[op] * macs
+            per_out = self.cycles_per_output_element.get(op, 0.0)
+            work = self.cycles_per_mac[op] * macs + per_out * output_elements
         else:
             per = self.cycles_per_output_element.get(op, self.default_cycles_per_output_element)
             work = per * output_elements
@@ -155,6 +159,10 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
         pio = data.get("platformio", {})
         ser = data.get("serial", {})
         cm = data["cost_model"]
+        if isinstance(cm.get("calibration"), str):  # fitted by `hil calibrate`; see docs/boards.md
+            from harness.calibration_file import apply_calibration
+
+            cm = apply_calibration(cm, path)
         bench = data.get("bench", {})
         return Board(
             id=data["id"],
@@ -199,6 +207,159 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
         raise ConfigError(f"board profile {path} lacks the field {exc.args[0]!r}") from exc
 
 
+# -- the profile schema: checked before a profile is used ----------------------------------
+# A clock of 0 would turn every latency into "n/a" and a negative RAM size into "exceeds
+# -65,541 B", silently; so every key the harness reads is checked for type and range, and each
+# mistake is one line naming the file, the key and what was expected.
+@dataclass(frozen=True)
+class Rule:
+    """What one key must hold: a check and the words that say what it expects."""
+
+    check: Callable[[Any], bool]
+    expected: str
+    required: bool = False
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _number_table(v: Any) -> bool:
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and _is_number(x) and x >= 0 for k, x in v.items()
+    )
+
+
+STR = Rule(lambda v: isinstance(v, str), "a string")
+REQUIRED_STR = Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", required=True)
+POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "an integer > 0", required=True)
+NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+NON_NEGATIVE_NUMBER = Rule(lambda v: _is_number(v) and v >= 0, "a number >= 0")
+POSITIVE_NUMBER = Rule(lambda v: _is_number(v) and v > 0, "a number > 0")
+BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
+TABLE = Rule(lambda v: isinstance(v, dict), "a table")
+OP_TABLE = Rule(_number_table, "a table of op name = number >= 0")
+USB_IDS = Rule(
+    lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), 'a list of "VID:PID" strings'
+)
+
+TOP_LEVEL: dict[str, Rule] = {
+    "id": REQUIRED_STR,
+    "name": REQUIRED_STR,
+    "mcu": REQUIRED_STR,
+    "core": REQUIRED_STR,
+    "arch": REQUIRED_STR,
+    "clock_hz": POSITIVE_INT,
+    "ram_bytes": POSITIVE_INT,
+    "flash_bytes": POSITIVE_INT,
+    "psram_bytes": NON_NEGATIVE_INT,
+    "source": STR,
+}
+
+TABLES: dict[str, dict[str, Rule]] = {
+    "firmware": {
+        "flash_reserved_bytes": NON_NEGATIVE_INT,
+        "ram_reserved_bytes": NON_NEGATIVE_INT,
+        "bootloader_bytes": NON_NEGATIVE_INT,
+        "arena_in_psram": BOOL,
+        "timer": STR,
+    },
+    "platformio": {"env": REQUIRED_STR, "renode_env": STR},
+    "serial": {
+        "usb_ids": USB_IDS,
+        "baud": Rule(lambda v: _is_int(v) and v > 0, "an integer > 0"),
+        "transport": STR,
+    },
+    "bench": {
+        "min_accuracy": Rule(lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+        "max_latency_ms": POSITIVE_NUMBER,
+    },
+}
+
+#: every key a ``[cost_model]`` table may have (the sim's estimate, QEMU's CPI, a calibration)
+COST_MODEL: dict[str, Rule] = {
+    "source": STR,
+    "cycles_per_mac": OP_TABLE,
+    "cycles_per_output_element": OP_TABLE,
+    "default_cycles_per_output_element": NON_NEGATIVE_NUMBER,
+    "per_op_overhead_cycles": NON_NEGATIVE_NUMBER,
+    "cpi": POSITIVE_NUMBER,
+    "cpi_source": STR,
+    "calibration": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a file path (a string)"),
+}
+
+#: tables whose contents are free-form (described in docs/boards.md), checked only for being tables
+FREE_TABLES = ("camera", "emulator")
+
+
+def _fail(path: Path, key: str, value: Any, expected: str) -> ConfigError:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ConfigError(f"board profile {path}: {key} = {shown} is wrong: expected {expected}")
+
+
+def _check_table(data: dict[str, Any], rules: dict[str, Rule], path: Path, prefix: str) -> None:
+    for key, rule in rules.items():
+        name = f"{prefix}{key}"
+        if key not in data:
+            if rule.required:
+                raise ConfigError(f"board profile {path} lacks the field {name!r} ({rule.expected})")
+            continue
+        if not rule.check(data[key]):
+            raise _fail(path, name, data[key], rule.expected)
+
+
+def validate_board_data(data: dict[str, Any], path: Path) -> None:
+    """Raise one :class:`ConfigError` line for the first key of ``data`` that breaks the schema."""
+    _check_table(data, TOP_LEVEL, path, "")
+    for table, rules in TABLES.items():
+        section = data.get(table, {})
+        if not isinstance(section, dict):
+            raise _fail(path, f"[{table}]", section, "a table")
+        _check_table(section, rules, path, f"{table}.")
+    for table in FREE_TABLES:
+        if not isinstance(data.get(table, {}), dict):
+            raise _fail(path, f"[{table}]", data[table], "a table")
+    if "platformio" not in data:
+        raise ConfigError(f"board profile {path} lacks the field 'platformio.env' (a non-empty string)")
+    cm = data.get("cost_model")
+    if cm is None:
+        raise ConfigError(f"board profile {path} lacks the field 'cost_model' (a table)")
+    if not isinstance(cm, dict):
+        raise _fail(path, "[cost_model]", cm, "a table")
+    unknown = sorted(set(cm) - set(COST_MODEL))
+    if unknown:
+        raise ConfigError(
+            f"board profile {path}: unknown key cost_model.{unknown[0]} "
+            f"(known keys: {', '.join(COST_MODEL)})"
+        )
+    _check_table(cm, COST_MODEL, path, "cost_model.")
+    _check_budgets(data, path)
+
+
+def _check_budgets(data: dict[str, Any], path: Path) -> None:
+    """The firmware's reserved flash and RAM must leave room for a model and an arena."""
+    fw = data.get("firmware", {})
+    flash_used = fw.get("flash_reserved_bytes", 0) + fw.get("bootloader_bytes", 0)
+    if flash_used >= data["flash_bytes"]:
+        raise ConfigError(
+            f"board profile {path}: flash_bytes = {data['flash_bytes']} is wrong: expected more than "
+            f"firmware.flash_reserved_bytes + firmware.bootloader_bytes = {flash_used}"
+        )
+    arena_elsewhere = bool(fw.get("arena_in_psram", False)) and data.get("psram_bytes", 0) > 0
+    reserved = fw.get("ram_reserved_bytes", 0)
+    if not arena_elsewhere and reserved >= data["ram_bytes"]:
+        raise ConfigError(
+            f"board profile {path}: ram_bytes = {data['ram_bytes']} is wrong: expected more than "
+            f"firmware.ram_reserved_bytes = {reserved}"
+        )
+
+
 def load_board_file(path: Path) -> Board:
     """Load one profile from a TOML file."""
     try:
@@ -208,6 +369,13 @@ def load_board_file(path: Path) -> Board:
         raise ConfigError(f"no board profile at {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"board profile {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"board profile {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read board profile {path}: {exc.strerror}") from None
+    validate_board_data(data, path)
     return _board_from_dict(data, path)
 
 

@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness import __version__
+from harness import __version__, console
 from harness.errors import HarnessError
 
 log = logging.getLogger("harness")
@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "harness.bench.cli",
     "harness.report.cli",
     "harness.boards_cli",
+    "harness.calibration.cli",
 )
 
 
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one place decides bars and colours: --quiet (on the commands that have it) hides bars
+    console.configure(quiet=bool(getattr(args, "quiet", False)), verbose=args.verbose)
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help()
@@ -66,9 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except HarnessError as exc:
-        if args.verbose >= 2:
-            log.exception("failed")
-        print(f"hil {args.command}: error: {exc}", file=sys.stderr)
+        # one line (red on a terminal); the traceback only with -vv
+        console.print_error(f"hil {args.command}", exc, verbose=args.verbose)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"hil {args.command}: interrupted", file=sys.stderr)

@@ -7,6 +7,11 @@ a wrong port or a model too large for the board is a user's mistake, not a bug.
 
 from __future__ import annotations
 
+#: ``hil bench`` exit status when the run completed but at least one image is an error row
+EXIT_IMAGES_FAILED = 5
+#: exit status of a run stopped by Ctrl-C or SIGTERM (rows saved; resume it); 128 + SIGINT
+EXIT_INTERRUPTED = 130
+
 
 class HarnessError(Exception):
     """Base class for errors whose message is shown to the user as one line."""

@@ -17,7 +17,7 @@ from harness.bench.device_log import install_log_sink
 from harness.bench.preprocess import Preprocessor
 from harness.bench.request import BenchRequest
 from harness.bench.runner import BenchSettings, Runner, check_device, person_index_for
-from harness.bench.store import RunFolder, new_run_id, runs_root
+from harness.bench.store import RunFolder, mark_abandoned_runs, new_run_id, runs_root, writer_alive
 from harness.boards import Board, load_board
 from harness.devices import get_backend
 from harness.devices.base import Device
@@ -120,6 +120,7 @@ def bench_on_device(
     sink = install_log_sink(device)
     check_device(device.open(), model_info)  # before a folder exists: a refused device leaves none
     if folder is None:
+        mark_abandoned_runs(runs_root(out_dir))  # runs killed earlier in this folder say so
         folder = RunFolder.create(runs_root(out_dir), new_run_id(board.id, backend))
     runner = Runner(
         device=device,
@@ -141,6 +142,11 @@ def _resume_target(resume: str | Path, out_dir: Path | None) -> tuple[RunFolder,
     m = folder.manifest
     if m.get("schema_version") != 1:
         raise ConfigError(f"run {folder.path} has schema version {m.get('schema_version')!r}, not 1")
+    if m.get("status") == "running" and writer_alive(m):
+        raise ConfigError(
+            f"run {folder.path} is still being written by pid {m['writer'].get('pid')}; "
+            "wait for it to end (or stop it) before resuming"
+        )
     return folder, m
 
 

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.bench.request import BenchRequest
+
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0    every image was measured ok
+  2    a wrong option, board profile, model or data set (nothing measured)
+  3    the link or the device failed (rows so far are kept; the message says how to resume)
+  4    a tool is missing or a firmware build failed
+  5    the run completed but some images failed: they are error rows in the run folder
+  130  interrupted by Ctrl-C or SIGTERM: rows are kept; resume with the printed command
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="benchmark a model on a device and write a run folder",
-        description="Stream a data set through a device, compare every output with the host "
-        "reference, and write reports/runs/<id>/ (results.parquet, run.json, summary.txt). "
-        "With no arguments: the sim backend standing in for nano33, the shipped default model "
-        "and the smoke data set, offline.",
+        description=textwrap.fill(
+            "Stream a data set through a device, compare every output with the host "
+            "reference, and write reports/runs/<id>/ (results.parquet, run.json, summary.txt). "
+            "With no arguments: the sim backend standing in for nano33, the MLPerf Tiny reference "
+            "model where present (`hil models fetch mlperf-vww`, or ../shared/reference), else the "
+            "shipped synthetic-data model, and the smoke data set, offline.",
+            width=88,
+        ),
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--board", default="nano33", help="board profile id (default: nano33)")
     p.add_argument(
@@ -51,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--baud", type=int, default=None, help="link baud rate (default: the board's; sim: unthrottled)"
     )
     p.add_argument(
-        "--model", default=None, help="zoo name or int8 .tflite file (default: the shipped default model)"
+        "--model", default=None,
+        help="zoo name or int8 .tflite file (default: mlperf-vww-96 where present, else vww-default; "
+        "HIL_NO_REFERENCE=1: always vww-default)",
     )
     p.add_argument("--data", default=None, help="data set folder (default: the smoke data set)")
     p.add_argument("--split", default=None, help="only this split of the data set (default: all)")
@@ -125,9 +145,11 @@ def request_from_args(args: argparse.Namespace, model: str | None) -> BenchReque
 def handle(args: argparse.Namespace) -> int:
     import logging
 
+    from harness import console
     from harness.bench.api import run_bench
     from harness.bench.runner import BenchInterrupted
     from harness.bench.store import SUMMARY_NAME, RunFolder
+    from harness.errors import EXIT_IMAGES_FAILED
 
     if not getattr(args, "verbose", 0):
         # device log frames go to the run's device.log; on the terminal they would repeat the
@@ -139,10 +161,15 @@ def handle(args: argparse.Namespace) -> int:
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code
-    sys.stdout.write((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+    # a panel on a terminal, the summary.txt text byte for byte otherwise
+    console.print_block((folder / SUMMARY_NAME).read_text(encoding="utf-8"), title=folder.name)
     print(f"run folder: {folder}")
     metrics = RunFolder(folder).read_manifest().get("metrics") or {}
-    if metrics.get("n", 0) and not metrics.get("n_ok"):
+    n, n_ok = int(metrics.get("n") or 0), int(metrics.get("n_ok") or 0)
+    if n and not n_ok:
         print("hil bench: error: no image could be measured (see the errors above)", file=sys.stderr)
-        return 1
+        return EXIT_IMAGES_FAILED
+    if n_ok < n:
+        print(f"hil bench: {n - n_ok} of {n} images failed (error rows in the run folder)", file=sys.stderr)
+        return EXIT_IMAGES_FAILED
     return 0

@@ -12,6 +12,7 @@ import logging
 import platform
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from harness.boards import Board, check_fit
@@ -110,13 +111,46 @@ def memory_dict(board: Board, info: DeviceInfo, model: ModelInfo, mem: Memory | 
     return out
 
 
-def profile_list(layers: list[LayerTime], clock_hz: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "index": lt.index,
-            "op": lt.op,
-            "cycles": int(lt.cycles),
-            "us": lt.cycles * 1e6 / clock_hz if clock_hz else None,
-        }
-        for lt in layers
-    ]
+def profile_list(
+    layers: list[LayerTime], clock_hz: int, basis: Any = None, board_clock_hz: int = 0
+) -> list[dict[str, Any]]:
+    """Per-layer figures with their unit: cycles and a time, or instructions and an estimated time.
+
+    For an instruction counter (QEMU) ``cycles`` keeps the raw count for old readers, while
+    ``instructions`` names it and ``us`` is instructions x CPI / the board's clock (None without
+    a CPI figure); ``us_estimated`` says whether ``us`` is an estimate.
+    """
+    from harness.units import estimated_us
+
+    out = []
+    for lt in layers:
+        entry: dict[str, Any] = {"index": lt.index, "op": lt.op, "cycles": int(lt.cycles)}
+        if basis is not None and basis.count_unit == "instructions":
+            entry["instructions"] = int(lt.cycles)
+            entry["us"] = estimated_us(float(lt.cycles), basis, board_clock_hz)
+        else:
+            entry["us"] = lt.cycles * 1e6 / clock_hz if clock_hz else None
+        entry["unit"] = basis.count_unit if basis is not None else "cycles"
+        entry["us_estimated"] = bool(basis.estimated) if basis is not None else None
+        out.append(entry)
+    return out
+
+
+def latency_metrics(block: dict[str, Any] | None, counts: Sequence[Any]) -> dict[str, Any]:
+    """The unit and source of the metrics' latency figures, and instruction percentiles for QEMU.
+
+    ``latency_us_*`` are a time in microseconds (measured, or estimated when
+    ``latency_estimated``), or None for an instruction counter without a CPI figure.
+    """
+    from harness.bench.metrics import percentile
+
+    block = block or {}
+    out: dict[str, Any] = {
+        "latency_unit": block.get("time_unit"),
+        "latency_estimated": block.get("estimated"),
+        "latency_label": block.get("label"),
+    }
+    if block.get("count_unit") == "instructions":
+        vals = [float(v) for v in counts if v is not None]
+        out.update({f"instructions_p{q}": percentile(vals, q) for q in (50, 90, 99)})
+    return out

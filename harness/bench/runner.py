@@ -11,13 +11,13 @@ besides the few scalars per row that the running metrics need.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from harness import console
 from harness.bench import manifest as mb
 from harness.bench.device_log import DeviceLogSink, install_log_sink
 from harness.bench.journal import Journal, sigterm_as_interrupt
@@ -30,14 +30,17 @@ from harness.bench.store import (
     RowWriter,
     RunFolder,
     iter_column,
+    resume_command,
     utc_now,
+    writer_record,
 )
 from harness.bench.summary import format_summary
 from harness.boards import Board
 from harness.devices.base import Device, DeviceInfo
-from harness.errors import DataError, DeviceError, HarnessError, ModelError
-from harness.link.messages import TensorSpec
+from harness.errors import EXIT_INTERRUPTED, DataError, DeviceError, HarnessError, ModelError
+from harness.link.protocol import TensorSpec
 from harness.models.tflite_file import ModelInfo
+from harness.units import estimated_us, latency_basis
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +52,11 @@ HOST_REFERENCE_TIMEOUT_S = 120.0
 class BenchInterrupted(HarnessError):
     """Ctrl-C or SIGTERM: the rows so far are saved and the run can be resumed."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
     def __init__(self, folder: RunFolder, rows: int) -> None:
         super().__init__(
-            f"interrupted: {rows} rows saved in {folder.path}; resume with hil bench --resume {folder.run_id}"
+            f"interrupted: {rows} rows saved in {folder.path}; resume with {resume_command(folder.path)}"
         )
         self.folder = folder
         self.rows = rows
@@ -216,7 +219,9 @@ class Runner:
                 "quantisation": {"scale": self.preprocess.scale, "zero_point": self.preprocess.zero_point},
             },
             "latency_source": info.latency_source,
+            "latency": latency_basis(info.timer.name, self.board).to_dict(),
             "host": mb.host(),
+            "writer": writer_record(),  # lets a later reader tell a killed run (store.mark_if_abandoned)
             "versions": mb.versions(),
         })  # fmt: skip
         m.setdefault("profile", [])
@@ -230,7 +235,7 @@ class Runner:
         """The same error, saying where the rows are and how to finish the run."""
         hint = (
             f"{exc}; {len(self._done)} rows saved in {self.folder.path}; "
-            f"resume with hil bench --resume {self.folder.run_id}"
+            f"resume with {resume_command(self.folder.path)}"
         )
         try:
             return type(exc)(hint)
@@ -243,6 +248,7 @@ class Runner:
         self.manifest["status"] = status
         metrics = compute_metrics(**self._metric_cols)
         metrics["host_max_abs_diff_q"] = self._host_max_diff
+        metrics.update(mb.latency_metrics(self.manifest.get("latency"), self._metric_cols["cycles"]))
         self.manifest["metrics"] = metrics
         self.manifest["errors"] = self.errors
         self.manifest["rows_written"] = len(self._done)
@@ -293,7 +299,7 @@ class Runner:
         row.update({
             "output_q": out_q, "output_f": out_f, "score": score,
             "pred": int(score >= self.settings.threshold),
-            "cycles": inference.cycles_median, "latency_us": float(inference.latency_us),
+            "cycles": inference.cycles_median, "latency_us": self._latency_us(inference, info),
         })  # fmt: skip
         if future is not None:
             host_q = _flat_q(future.result(timeout=HOST_REFERENCE_TIMEOUT_S))
@@ -301,8 +307,15 @@ class Runner:
             row["host_match"] = host_q == out_q
         return row
 
+    def _latency_us(self, inference: Any, info: DeviceInfo) -> float | None:
+        """The row's time: measured, or for an instruction counter instructions x CPI / board clock."""
+        if info.timer.name != "INSTRUCTIONS":
+            return float(inference.latency_us)
+        basis = latency_basis(info.timer.name, self.board)
+        return estimated_us(float(inference.cycles_median), basis, self.board.clock_hz)
+
     def _collect_device_facts(self, info: DeviceInfo) -> None:
-        from harness.link.messages import Capability
+        from harness.link.protocol import Capability
 
         if Capability.MEMORY in info.capabilities:
             try:
@@ -320,7 +333,9 @@ class Runner:
         except DeviceError as exc:
             self.errors.append(f"profile: {exc}")
             return
-        self.manifest["profile"] = mb.profile_list(layers, info.clock_hz)
+        self.manifest["profile"] = mb.profile_list(
+            layers, info.clock_hz, latency_basis(info.timer.name, self.board), self.board.clock_hz
+        )
 
     def _host_reference(self) -> HostReference | None:
         try:
@@ -331,8 +346,6 @@ class Runner:
             return None
 
     def run(self, resume: bool = False) -> RunFolder:
-        from tqdm import tqdm
-
         if self.log_sink is None:
             self.log_sink = install_log_sink(self.device)
         info = self.device.open()
@@ -348,14 +361,12 @@ class Runner:
         planned = self.manifest["dataset"]["count"]
         remaining = max(0, planned - len(self._done))
         ref = self._host_reference()
-        bar = tqdm(
-            total=planned,
-            initial=planned - remaining,
-            disable=self.quiet,
-            file=sys.stderr,
+        bar = console.progress(
+            f"{self.board.id}/{self.backend}",
+            planned,
             unit="img",
-            dynamic_ncols=True,
-            desc=f"{self.board.id}/{self.backend}",
+            completed=planned - remaining,
+            enabled=False if self.quiet else None,
         )
         last_manifest = time.monotonic()
         need_profile = not self.manifest.get("profile")
@@ -370,8 +381,7 @@ class Runner:
                         self._collect_profile(info)
                         need_profile = False
                     self._keep(row)
-                    bar.update(1)
-                    bar.set_postfix_str(self.tally.postfix(), refresh=False)
+                    bar.advance(1, **self._bar_stats())
                     if time.monotonic() - last_manifest >= self.manifest_every_s:
                         self._write_manifest("running")
                         last_manifest = time.monotonic()
@@ -399,6 +409,18 @@ class Runner:
         self._write_manifest("complete")
         self.folder.write_summary(format_summary(self.manifest))
         return self.folder
+
+    def _bar_stats(self) -> dict[str, Any]:
+        """The figures the bar shows beside img/s; resends only for links that count them."""
+        stats: dict[str, Any] = {
+            "acc": console.percent(self.tally.accuracy),
+            "errors": self.tally.errors,
+            "mismatches": self.tally.mismatches,
+        }
+        link = getattr(self.device, "link_stats", None)  # test doubles may lack it
+        if link is not None:
+            stats["resends"] = link.retries
+        return stats
 
     def _keep(self, row: dict[str, Any]) -> None:
         """Put a measured row where an interrupt cannot lose it.

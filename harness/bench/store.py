@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import secrets
+import shlex
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,6 +71,111 @@ def new_run_id(board: str, backend: str) -> str:
 def runs_root(out_dir: Path | None = None) -> Path:
     """Where run folders go: ``out_dir`` as given, else ``<reports_dir>/runs``."""
     return Path(out_dir) if out_dir is not None else reports_dir() / "runs"
+
+
+def resume_command(folder: Path) -> str:
+    """The ``hil bench --resume`` command that finds ``folder`` again, exactly as printed.
+
+    A run id alone is looked up under the default runs folder, so a run written under
+    ``--out DIR`` (or anywhere else) needs that ``--out`` on the resume command too.
+    """
+    folder = Path(folder)
+    command = f"hil bench --resume {shlex.quote(folder.name)}"
+    try:
+        default = folder.parent.resolve() == runs_root().resolve()
+    except OSError:
+        default = False
+    return command if default else f"{command} --out {shlex.quote(str(folder.parent))}"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name in parentheses may hold spaces
+    if len(fields) < 20:
+        return None
+    return -1 if fields[0] == "Z" else int(fields[19])  # a zombie has ended: -1 never matches
+
+
+def writer_record() -> dict[str, Any]:
+    """Who writes a run: run.json keeps it so that a later reader can tell a killed run."""
+    pid = os.getpid()
+    return {"pid": pid, "hostname": socket.gethostname(), "start_ticks": _start_ticks(pid)}
+
+
+def writer_alive(manifest: dict[str, Any]) -> bool | None:
+    """Whether the process that wrote ``manifest`` still runs; None when this host cannot tell.
+
+    A pid alone could have been reused since, so the process's start time is compared too
+    where /proc has it; a zombie (killed, not yet reaped) counts as ended.
+    """
+    writer = manifest.get("writer")
+    if not isinstance(writer, dict) or writer.get("hostname") != socket.gethostname():
+        return None
+    pid = writer.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user's process
+    except OSError:
+        return None
+    started, recorded = _start_ticks(pid), writer.get("start_ticks")
+    if started == -1:
+        return False
+    if started is not None and isinstance(recorded, int) and started != recorded:
+        return False
+    return True
+
+
+def mark_if_abandoned(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` of the run in ``folder``; a "running" run whose writer has died becomes "interrupted".
+
+    A SIGKILLed run cannot say so itself, so whoever next reads it (``hil bench``, ``hil
+    report``) does, on disk, once. Runs from other hosts, or without a writer record, are left
+    as they are: nothing here can tell whether they still run.
+    """
+    if manifest.get("status") != "running" or writer_alive(manifest) is not False:
+        return manifest
+    writer = manifest.get("writer") or {}
+    updated = dict(manifest)
+    updated["status"] = "interrupted"
+    note = (
+        f"the process that wrote this run (pid {writer.get('pid')} on {writer.get('hostname')}) ended "
+        f"without finishing it; marked interrupted at {utc_now()}"
+    )
+    updated["errors"] = [*(manifest.get("errors") or []), note]
+    try:
+        atomic_write_json(Path(folder) / MANIFEST_NAME, updated)
+    except OSError as exc:
+        log.warning("%s: cannot mark the abandoned run interrupted: %s", folder, exc.strerror)
+    else:
+        log.info("%s: %s", folder, note)
+    return updated
+
+
+def mark_abandoned_runs(root: Path) -> list[Path]:
+    """Mark every abandoned "running" run directly under ``root``; returns their folders."""
+    marked: list[Path] = []
+    if not Path(root).is_dir():
+        return marked
+    for path in sorted(Path(root).glob(f"*/{MANIFEST_NAME}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("status") == "running":
+            if mark_if_abandoned(path.parent, data).get("status") == "interrupted":
+                marked.append(path.parent)
+    return marked
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -192,7 +299,7 @@ class RunFolder:
         for c in candidates:
             if (c / MANIFEST_NAME).is_file():
                 folder = cls(c)
-                folder.manifest = folder.read_manifest()
+                folder.manifest = mark_if_abandoned(c, folder.read_manifest())
                 return folder
         raise ConfigError(
             f"no run {str(spec)!r} to resume (looked for {MANIFEST_NAME} in "

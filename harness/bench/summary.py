@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.units import basis_of, format_instructions
+
 
 def _pct(v: Any) -> str:
     return f"{100 * v:.1f} %" if isinstance(v, int | float) else "n/a"
@@ -16,6 +18,26 @@ def _pct(v: Any) -> str:
 
 def _ms(us: Any) -> str:
     return f"{us / 1000:.2f} ms" if isinstance(us, int | float) else "n/a"
+
+
+def _latency_lines(m: dict[str, Any], met: dict[str, Any]) -> list[str]:
+    """Instructions as instructions; a time only with the words saying what kind of time it is."""
+    basis = basis_of(m)
+    lines = []
+    if basis.get("count_unit") == "instructions" and met.get("instructions_p50") is not None:
+        lines.append(
+            f"work     {format_instructions(met.get('instructions_p50'))} per inference p50 "
+            f"(counted by QEMU -icount; instructions, not time)"
+        )
+    kind = "estimated" if basis.get("estimated") else "measured"
+    if basis.get("time_unit") == "us" and met.get("latency_us_p50") is not None:
+        lines.append(
+            f"latency  ({kind}) p50 {_ms(met.get('latency_us_p50'))}, p90 {_ms(met.get('latency_us_p90'))}, "
+            f"p99 {_ms(met.get('latency_us_p99'))} - {basis.get('label', 'unknown')}"
+        )
+    elif basis.get("time_unit") is None:
+        lines.append(f"latency  no time figure: {basis.get('label', 'unknown')}")
+    return lines
 
 
 def format_summary(m: dict[str, Any]) -> str:
@@ -26,7 +48,6 @@ def format_summary(m: dict[str, Any]) -> str:
     met = m.get("metrics") or {}
     mem = m.get("memory") or {}
     settings = m.get("settings") or {}
-    source = m.get("latency_source", "unknown")
     port = f" on {m['port']}" if m.get("port") else ""
     lines = [
         f"run {m.get('run_id', '?')}: {m.get('status', '?')}",
@@ -50,12 +71,7 @@ def format_summary(m: dict[str, Any]) -> str:
             f"FPR {_pct(met.get('fpr'))} FNR {_pct(met.get('fnr'))} "
             f"precision {_pct(met.get('precision'))} recall {_pct(met.get('recall'))}"
         )
-        lines.append(
-            f"latency  ({source}) p50 {_ms(met.get('latency_us_p50'))}, "
-            f"p90 {_ms(met.get('latency_us_p90'))}, "
-            f"p99 {_ms(met.get('latency_us_p99'))}"
-            + (" - a cost-model estimate, not a measurement" if source == "estimated" else "")
-        )
+        lines.extend(_latency_lines(m, met))
         diff = met.get("host_max_abs_diff_q")
         by = f" (by at most {diff} quantisation step{'s' if diff != 1 else ''})" if diff else ""
         lines.append(

@@ -22,7 +22,7 @@ import shutil
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from harness import console
 from harness.data import manifest as mf
 from harness.data import privacy, subgroups
 from harness.data.card import write_card
@@ -360,14 +361,20 @@ def build(
     # Written under a temporary name: a build that dies half way leaves no manifest
     # that looks complete.
     manifest_path = out / (mf.MANIFEST_NAME + ".partial")
-    with mf.ManifestWriter(manifest_path, subgroup_schema) as writer:
+    total = len(jobs) if isinstance(jobs, Sized) else None  # generators: a bar without an end
+    with (
+        mf.ManifestWriter(manifest_path, subgroup_schema) as writer,
+        console.progress(f"build {name}", total, unit="img") as bar,
+    ):
         for outcome in run_jobs(_checked(jobs, policy, stats), opts, out, workers):
             if isinstance(outcome, Skip):
                 stats.skipped[outcome.reason] += 1
                 log.warning("skipped %s: %s", outcome.id, outcome.message)
+                bar.advance(1, skipped=sum(stats.skipped.values()))
                 continue
             writer.add(outcome)
             stats.add(outcome)
+            bar.advance(1)
     elapsed = time.monotonic() - started
     # Builders count what they skip while their job generator runs, so merge at the end.
     stats.skipped.update(pre_skipped or {})

@@ -8,20 +8,49 @@ ones into that array and every bad one into a one-line :class:`DataError`.
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from harness.errors import DataError
+from harness.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
 
-# Sources bigger than this are refused instead of decoded (decompression bombs).
-MAX_PIXELS = 80_000_000
+#: sources with more pixels than this are refused, not decoded (``HIL_MAX_IMAGE_PIXELS``
+#: overrides it): a full decode costs 3 bytes per pixel and more in the conversions after it
+DEFAULT_MAX_PIXELS = 40_000_000
+#: JPEGs whose short side is at least twice this are decoded at a reduced scale (``draft``)
+#: that keeps the short side at or above it: every consumer downsizes to a few hundred pixels
+DRAFT_MIN_SIDE = 1024
+
+
+def max_image_pixels() -> int:
+    """The largest source image (in pixels) the harness decodes: ``HIL_MAX_IMAGE_PIXELS`` or 40 M."""
+    text = os.environ.get("HIL_MAX_IMAGE_PIXELS", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"HIL_MAX_IMAGE_PIXELS={text!r}: expected a positive pixel count, e.g. 40000000")
+    return value
+
+
+def _draft_size(width: int, height: int) -> tuple[int, int] | None:
+    """The size to ask a JPEG decoder for, or None to decode at full size."""
+    short = min(width, height)
+    if short < 2 * DRAFT_MIN_SIDE:
+        return None
+    k = DRAFT_MIN_SIDE / short
+    return max(1, math.ceil(width * k)), max(1, math.ceil(height * k))
 
 
 def is_image_name(path: Path | str) -> bool:
@@ -33,14 +62,24 @@ def open_image(path: Path) -> Image.Image:
     """Open and fully decode ``path``; a corrupt, truncated or non-image file is a DataError.
 
     ``Image.open`` only reads the header, so ``load()`` is called here to surface
-    truncation now rather than halfway through a benchmark.
+    truncation now rather than halfway through a benchmark. Large JPEGs are decoded at
+    a reduced scale (see :data:`DRAFT_MIN_SIDE`), so one big photo costs megabytes, not a
+    gigabyte; sources above :func:`max_image_pixels` are refused from their header.
     """
+    limit = max_image_pixels()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-            if img.width * img.height > MAX_PIXELS:
-                raise DataError(f"{path}: image too large ({img.width}x{img.height})")
+            if img.width * img.height > limit:
+                img.close()
+                raise DataError(
+                    f"{path}: image too large ({img.width}x{img.height} = {img.width * img.height:,} "
+                    f"pixels; the limit is {limit:,}, set by HIL_MAX_IMAGE_PIXELS)"
+                )
+            draft = _draft_size(img.width, img.height) if img.format == "JPEG" else None
+            if draft is not None:
+                img.draft(img.mode, draft)
             img.load()
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None

@@ -61,7 +61,8 @@ def _build(args: argparse.Namespace) -> int:
     from harness.models.zoo import resolve_model
 
     board = load_board(args.board)
-    model = resolve_model(args.model)
+    # the firmware tree is committed: only the project's own model may be generated into it by default
+    model = resolve_model(args.model if args.model is not None else "vww-default")
     result = build(board, model, renode=args.renode, arena_bytes=args.arena,
                    compile_firmware=not args.no_compile)
     if args.json:

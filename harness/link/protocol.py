@@ -13,10 +13,28 @@ import enum
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol as TypingProtocol
+from typing import Any, ClassVar
+from typing import Protocol as TypingProtocol
 
 from harness.errors import ConfigError
-from harness.link.messages import Capability, HelloResp, LayerTime, Log, Memory, TensorSpec, TimerKind
+from harness.link.messages import (
+    UNKNOWN_U32,
+    Capability,
+    DType,
+    HelloResp,
+    LayerTime,
+    Log,
+    Memory,
+    TensorSpec,
+    TimerKind,
+)
+
+#: The records every protocol shares, so that devices and the bench import them from here
+#: and never from one protocol's message module.
+__all__ = [
+    "UNKNOWN_U32", "Capability", "DType", "DeviceInfo", "HostSession", "LayerTime", "LinkStats", "Log",
+    "Memory", "Protocol", "RawResult", "SessionOptions", "TensorSpec", "TimerKind", "open_session",
+]
 
 
 class Protocol(str, enum.Enum):

@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol as TypingProtocol, TypeVar
+from typing import ClassVar, TypeVar
+from typing import Protocol as TypingProtocol
 
 from harness.errors import DeviceError, LinkError
 from harness.link.framing import HELLO_MAX_PAYLOAD, Frame, FrameDecoder
-from harness.link.protocol import DeviceInfo, LinkStats, Protocol, RawResult, SessionOptions
 from harness.link.messages import (
     NO_SEQ,
     PROTOCOL_VERSION,
@@ -46,6 +45,7 @@ from harness.link.messages import (
     Result,
     parse,
 )
+from harness.link.protocol import DeviceInfo, LinkStats, Protocol, RawResult, SessionOptions
 
 log = logging.getLogger(__name__)
 device_log = logging.getLogger("harness.device")
@@ -95,6 +95,7 @@ class Session:
         self.credits = 1
         self._seq = 0
         self._inbox: list[tuple[Frame, Message]] = []
+        self._bound_writes()
 
     # -- low level -------------------------------------------------------------------------
 
@@ -103,12 +104,38 @@ class Session:
         self._seq = self._seq % 0xFFFE + 1
         return self._seq
 
-    def send(self, frame: Frame) -> None:
-        data = frame.encode()
+    def _bound_writes(self) -> None:
+        """Let no single write wait longer than one request's deadline.
+
+        A device that stops reading fills the OS buffer and then blocks every write; a
+        write timeout longer than the request deadline (pyserial's default here is 10 s per
+        write) would let that stall outlast every deadline the session keeps. Ports
+        without a write timeout (RFC 2217, test doubles) are left alone.
+        """
+        current = getattr(self.port, "write_timeout", None)
+        if isinstance(current, int | float) and current > self.timeout:
+            try:
+                self.port.write_timeout = self.timeout  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - a port that refuses keeps its own bound
+                log.debug("could not shorten the write timeout: %s", exc)
+
+    def _write(self, data: bytes, what: str, in_flight: int) -> None:
         try:
             self.port.write(data)
         except Exception as exc:  # pyserial raises several types, all fatal for the link
-            raise LinkError(f"write to the device failed: {exc}") from None
+            if type(exc).__name__ == "SerialTimeoutException":
+                limit = getattr(self.port, "write_timeout", None)
+                within = f" within {limit:.1f} s" if isinstance(limit, int | float) else ""
+                raise LinkError(
+                    f"the device stopped reading: {what} could not be written{within} "
+                    f"({len(data)} B frame, {in_flight + len(data)} B in flight unacknowledged)"
+                ) from None
+            raise LinkError(f"write to the device failed while sending {what}: {exc}") from None
+
+    def send(self, frame: Frame, what: str | None = None, in_flight: int = 0) -> None:
+        """Write one frame; ``what`` and ``in_flight`` (unacknowledged bytes) name it in errors."""
+        data = frame.encode()
+        self._write(data, what or f"frame type 0x{frame.type:02x} seq {frame.seq}", in_flight)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(data)
 
@@ -165,7 +192,7 @@ class Session:
             if attempt:
                 self.stats.retries += 1
                 log.debug("resending %s seq %d (attempt %d)", msg.TYPE.name, seq, attempt + 1)
-            self.send(frame)
+            self.send(frame, f"{msg.TYPE.name} seq {seq}")
             deadline = time.monotonic() + wait
             resend = False
             while not resend:
@@ -219,10 +246,7 @@ class Session:
 
     def send_break_frame(self) -> None:
         """A lone delimiter ends whatever partial frame the device holds, so it resynchronises."""
-        try:
-            self.port.write(b"\x00")
-        except Exception as exc:
-            raise LinkError(f"write to the device failed: {exc}") from None
+        self._write(b"\x00", "the resynchronising delimiter", 0)
 
     def ping(self, data: bytes = b"", timeout: float | None = None) -> bytes:
         return self.request(Ping(data), Pong, timeout).data
@@ -248,7 +272,11 @@ class Session:
             while len(inflight) < self.credits and (next_off < total or not sent_in_upload):
                 end = min(next_off + step, total)
                 seq = self.next_seq()
-                self.send(InputChunk(next_off, total, data[next_off:end]).frame(seq))
+                self.send(
+                    InputChunk(next_off, total, data[next_off:end]).frame(seq),
+                    f"INPUT_CHUNK seq {seq} (input bytes {next_off}-{end} of {total})",
+                    in_flight=next_off - confirmed,
+                )
                 inflight[seq] = end
                 sent_in_upload.add(seq)
                 next_off = end

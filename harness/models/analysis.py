@@ -91,6 +91,7 @@ class BoardEstimate:
     fit: FitReport
     cycles: float
     latency_ms: float
+    source: str = ""  # how the estimate was made, e.g. "estimated from the nano33 cost model (...)"
 
 
 @dataclass
@@ -160,6 +161,7 @@ class Analysis:
                     "fits": b.fit.fits,
                     "reason": b.fit.reason(),
                     "latency_ms_estimated": b.latency_ms,
+                    "latency_source": b.source,
                 }  # fmt: skip
                 for b in self.boards
             ],
@@ -267,7 +269,9 @@ def estimate_board(result: Analysis, info: ModelInfo, board: Board) -> BoardEsti
     cycles = sum(
         board.cost_model.op_cycles(layer.op, layer.macs, layer.output_elements) for layer in info.layers
     )
-    return BoardEstimate(board.id, fit, cycles, board.cycles_to_us(cycles) / 1000.0)
+    from harness.units import cost_model_source
+
+    return BoardEstimate(board.id, fit, cycles, board.cycles_to_us(cycles) / 1000.0, cost_model_source(board))
 
 
 def format_table(a: Analysis, per_layer: bool = True) -> str:
@@ -304,5 +308,7 @@ def format_table(a: Analysis, per_layer: bool = True) -> str:
         verdict = "fits" if b.fit.fits else f"DOES NOT FIT: {b.fit.reason()}"
         if a.arena_bytes is None:
             verdict += " (flash only; arena not measured)"
-        lines.append(f"board {b.board:<9} est. latency {b.latency_ms:8.1f} ms   {verdict}")
+        lines.append(f"board {b.board:<9} est. latency {b.latency_ms:8.1f} ms (estimated)   {verdict}")
+    sources = sorted({b.source for b in a.boards if b.source})
+    lines.extend(f"latency  {src}" for src in sources)
     return "\n".join(lines)

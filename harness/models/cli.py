@@ -48,7 +48,14 @@ def _ints(text: str) -> list[int]:
 
 # -- hil models -------------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
-    from harness.models.zoo import list_zoo, resolve_model
+    from harness.models.zoo import fetch_bundle, list_zoo, resolve_model
+
+    if args.action == "fetch":
+        if not args.name:
+            raise ConfigError("hil models fetch needs a name, e.g. `hil models fetch mlperf-vww`")
+        for path in fetch_bundle(args.name):
+            print(f"stored {path}")
+        return 0
 
     entries = list_zoo()
     rows = []
@@ -268,7 +275,10 @@ def _add_training(p: argparse.ArgumentParser, epochs: int = 10) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the model zoo")
+    p = sub.add_parser("models", help="list the model zoo, or fetch a published model (`fetch mlperf-vww`)")
+    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list",
+                   help="list (default) or fetch a published model into the model cache")
+    p.add_argument("name", nargs="?", help="for fetch: mlperf-vww (int8 + float reference) or a zoo name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_models)
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import console
 from harness.boards import list_boards
 from harness.errors import ConfigError, HarnessError
 from harness.models.mobilenet import ArchConfig
@@ -112,7 +113,14 @@ def run_sweep(
 ) -> list[SweepPoint]:
     """Run every point of ``grid``; write ``sweep.json``, ``sweep.csv`` and ``pareto.png``."""
     out.mkdir(parents=True, exist_ok=True)
-    points = [_run_point(a, data, out, epochs, batch_size, seed) for a in grid.archs(blocks)]
+    archs = grid.archs(blocks)
+    points: list[SweepPoint] = []
+    with console.progress("sweep", len(archs), unit="point") as bar:
+        for a in archs:
+            points.append(_run_point(a, data, out, epochs, batch_size, seed))
+            accs = [p.int8_accuracy for p in points if p.int8_accuracy is not None]
+            bar.advance(1, best_int8=console.percent(max(accs) if accs else None),
+                        failed=sum(p.error is not None for p in points))  # fmt: skip
     (out / "sweep.json").write_text(json.dumps([asdict(p) for p in points], indent=2), "utf-8")
     write_csv(points, out / "sweep.csv")
     plot_pareto(points, out / "pareto.png")

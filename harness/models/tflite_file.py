@@ -10,6 +10,8 @@ import TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import re
+import struct
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -142,8 +144,7 @@ class ModelInfo:
         try:
             model = runtime.convert_bytearray_to_object(bytearray(self.data))
         except Exception as exc:  # the flatbuffer reader raises many types on truncated files
-            kind = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
-            raise ModelError(f"{self.label} is truncated or corrupt ({kind}: {exc})") from None
+            raise ModelError(_unreadable(self.label, len(self.data), exc)) from None
         if not model.subgraphs:
             raise ModelError(f"{self.label} has no subgraph")
         return model
@@ -238,3 +239,20 @@ class ModelInfo:
                     )
                 if spec.scale == 0.0:
                     raise ModelError(f"{self.label} has an unquantised {kind} tensor")
+
+
+def _unreadable(label: str, size: int, exc: Exception) -> str:
+    """One line for a flatbuffer the reader gave up on, in the user's terms, not the reader's.
+
+    A cut-off file shows up as ``struct.error: unpack_from requires a buffer of at least N
+    bytes``; what a user needs is that the file is shorter than its own contents say.
+    """
+    needed = re.search(r"at least (\d+) bytes", str(exc)) if isinstance(exc, struct.error) else None
+    if needed is not None:
+        return (
+            f"{label} is truncated or corrupt: it has {size:,} bytes but its contents refer to at least "
+            f"{int(needed.group(1)):,} (a partial download or copy?)"
+        )
+    if isinstance(exc, struct.error | IndexError | ValueError):
+        return f"{label} is truncated or corrupt: its {size:,} bytes do not hold a complete TFLite model"
+    return f"{label} is truncated or corrupt: its flatbuffer cannot be read ({type(exc).__name__})"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness import console
 from harness.errors import ConfigError
 from harness.models.arrays import Arrays, Splits, stratified_fraction
 from harness.models.mobilenet import ArchConfig, build_mobilenet_v1
@@ -174,6 +175,33 @@ class _Recorder:
         return Recorder()
 
 
+class _ProgressBar:
+    """Keras callback factory: drives the console's bar over a stage's batches (loss, accuracy)."""
+
+    @staticmethod
+    def make(bar: console.Bar, epochs: int) -> keras.callbacks.Callback:
+        import keras
+
+        class ProgressBar(keras.callbacks.Callback):
+            def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+                steps = (self.params or {}).get("steps")
+                bar.set_total(int(steps) * epochs if steps else None)
+
+            def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                bar.set_stats(epoch=f"{epoch + 1}/{epochs}")
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+                logs = logs or {}
+                shown = {k: f"{float(logs[k]):.3f}" for k in ("loss", "accuracy") if k in logs}
+                bar.advance(1, **shown)
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                if logs and "val_accuracy" in logs:
+                    bar.set_stats(val_acc=f"{float(logs['val_accuracy']):.3f}")
+
+        return ProgressBar()
+
+
 def accuracy(model: keras.Model, arr: Arrays, batch_size: int = 64) -> float:
     probs = predict(model, arr, batch_size)
     return float((probs.argmax(axis=1) == arr.y).mean())
@@ -222,10 +250,14 @@ def _fit(
                 str(ckpt / f"{stage}-best.keras"), monitor="val_loss", save_best_only=True
             )
         )
-    model.fit(
-        train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
-        callbacks=callbacks, verbose=verbose,
-    )  # fmt: skip
+    with console.progress(f"train {stage}", None, unit="batch") as bar:
+        if bar.drawing:  # our bar replaces Keras's own
+            callbacks.append(_ProgressBar.make(bar, epochs))
+            verbose = 0
+        model.fit(
+            train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
+            callbacks=callbacks, verbose=verbose,
+        )  # fmt: skip
 
 
 def train(cfg: TrainConfig, splits: Splits, out_dir: Path | None = None, verbose: int = 0) -> TrainResult:

@@ -12,9 +12,15 @@ imports no TensorFlow so that ``hil bench`` can resolve models cheaply.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import sys
+import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,13 @@ else:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "vww-default"
+#: The model every command defaults to once it is present (fetched or in ../shared/reference).
+REFERENCE_MODEL = "mlperf-vww-96"
+#: ``hil models fetch <bundle>``: the zoo entries each bundle name downloads.
+FETCH_BUNDLES = {"mlperf-vww": ("mlperf-vww-96", "mlperf-vww-96-float")}
+FETCH_TIMEOUT_S = 60.0
+#: set (to anything but 0) to make the shipped model the default even where the reference is present
+NO_REFERENCE_ENV = "HIL_NO_REFERENCE"
 MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
 
 
@@ -158,11 +171,11 @@ def _looks_like_path(spec: str) -> bool:
 def resolve_model(spec: str | None) -> Path:
     """Turn a model given by the user into a file.
 
-    None means the model the project ships; a zoo name is looked up and verified by
+    None means the default (:func:`default_model_file`); a zoo name is looked up and verified by
     sha256; anything that looks like a path must exist.
     """
     if spec is None:
-        return entry_file(get_entry(DEFAULT_MODEL))
+        return default_model_file()
     if not _looks_like_path(spec):
         return entry_file(get_entry(spec))
     path = Path(spec).expanduser()
@@ -171,3 +184,106 @@ def resolve_model(spec: str | None) -> Path:
     if path.is_dir():
         raise ModelError(f"model path {path} is a folder, not a model file")
     return path
+
+
+def reference_model_file() -> Path | None:
+    """The verified MLPerf Tiny int8 reference model, if present (model cache or ../shared).
+
+    The one lookup that the bench default, tests and benchmarks share.
+    """
+    try:
+        return entry_file(get_entry(REFERENCE_MODEL))
+    except ModelError:
+        return None
+
+
+def default_model_file() -> Path:
+    """The reference model when present, else the shipped synthetic-data model (saying so once).
+
+    ``HIL_NO_REFERENCE=1`` skips the reference, for tests and CI jobs whose expected
+    figures belong to the shipped model.
+    """
+    if os.environ.get(NO_REFERENCE_ENV, "").strip() not in ("", "0"):
+        return entry_file(get_entry(DEFAULT_MODEL))
+    ref = reference_model_file()
+    if ref is not None:
+        return ref
+    log.warning(
+        "using the shipped model %r, trained on synthetic data only (near chance on real photos); "
+        "run `hil models fetch mlperf-vww` for the MLPerf Tiny reference", DEFAULT_MODEL,
+    )
+    return entry_file(get_entry(DEFAULT_MODEL))
+
+
+def _download_url(entry: ZooEntry) -> str:
+    """The entry's URL; ``HIL_MODEL_URL_BASE`` replaces its folder (mirrors, offline tests)."""
+    assert entry.url is not None
+    base = os.environ.get("HIL_MODEL_URL_BASE")
+    if not base:
+        return entry.url
+    return base.rstrip("/") + "/" + entry.url.rsplit("/", 1)[-1]
+
+
+def fetch_entry(entry: ZooEntry, timeout_s: float = FETCH_TIMEOUT_S) -> Path:
+    """Download a published zoo model into the model cache, verified, atomically.
+
+    The file is written to a temporary name in the cache folder, checked against the
+    pinned sha256 and only then renamed, so a failed or corrupt download leaves nothing.
+    The licence, source, hash and date are written beside it (``<file>.source.json``).
+    """
+    if entry.origin != "url" or entry.url is None:
+        raise ModelError(f"model {entry.name!r} is shipped with the project; nothing to fetch")
+    cache = model_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / Path(entry.filename).name
+    if target.is_file() and _sha256(target) == entry.sha256:
+        return target
+    url = _download_url(entry)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=cache)
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - pinned hash
+                    for chunk in iter(lambda: resp.read(1 << 16), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise ModelError(f"cannot download {entry.name!r} from {url}: {reason}") from None
+        if h.hexdigest() != entry.sha256:
+            raise ModelError(
+                f"download of {entry.name!r} from {url} has sha256 {h.hexdigest()}, expected "
+                f"{entry.sha256}; nothing stored"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _write_provenance(target, entry, url)
+    log.info("stored %s (%s, %s)", target, entry.licence, entry.url)
+    return target
+
+
+def provenance_path(model_file: Path) -> Path:
+    """Where the provenance record of a downloaded model sits: ``<file>.source.json``."""
+    return model_file.with_name(f"{model_file.name}.source.json")
+
+
+def _write_provenance(target: Path, entry: ZooEntry, fetched_from: str) -> None:
+    """Licence, source and hash beside the file, so a cache copied elsewhere still says them."""
+    record = {
+        "model": entry.name, "file": target.name, "source": entry.url, "fetched_from": fetched_from,
+        "licence": entry.licence, "sha256": entry.sha256,
+        "fetched_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }  # fmt: skip
+    path = provenance_path(target)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def fetch_bundle(name: str) -> list[Path]:
+    """``hil models fetch``: a bundle name (``mlperf-vww``) or a single downloadable zoo name."""
+    names = FETCH_BUNDLES.get(name, (name,))
+    return [fetch_entry(get_entry(n)) for n in names]

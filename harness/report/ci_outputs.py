@@ -40,7 +40,24 @@ def _acc(o: CellOutcome) -> str:
 def _lat(o: CellOutcome) -> str:
     r = o.row or {}
     p = r.get("latency_us_p50")
-    return "\u2014" if p is None else f"{p / 1000:.2f} ms ({r.get('latency_source') or '?'})"
+    return "\u2014" if p is None else f"{p / 1000:.2f} ms ({source_words(r.get('latency_source'))})"
+
+
+# latency_source as stored in the history -> the words shown beside a time in CI outputs
+SOURCE_WORDS = {
+    "measured": "measured on the device",
+    "estimated": "estimated from the sim cost model",
+    "instructions": "estimated from QEMU instruction counts x CPI",
+}
+
+
+def source_words(source: Any) -> str:
+    return SOURCE_WORDS.get(str(source), f"source: {source or 'unknown'}")
+
+
+def is_estimated(source: Any) -> bool:
+    """Whether a history row's latency is an estimate rather than a measured time."""
+    return str(source) != "measured"
 
 
 def verdict(o: CellOutcome) -> str:
@@ -95,6 +112,9 @@ def junit(m: Matrix, outcomes: Sequence[CellOutcome]) -> str:
                                  name=f"{o.cell.model or 'default'}: {name}",
                                  time=f"{o.seconds:.3f}")
             check = next((c for c in o.checks if c.name == name), None)
+            msg = check.message if check is not None else ""
+            if check is not None and check.name == "latency" and o.row:
+                msg = f"{msg} [latency {source_words(o.row.get('latency_source'))}]"
             if o.status == "skipped":
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=o.reason)
@@ -103,9 +123,9 @@ def junit(m: Matrix, outcomes: Sequence[CellOutcome]) -> str:
                 ET.SubElement(case, "error", message=o.reason)
             elif check is not None and check.regressed:
                 counts["failures"] += 1
-                ET.SubElement(case, "failure", message=check.message, type="regression")
+                ET.SubElement(case, "failure", message=msg, type="regression")
             elif check is not None:
-                ET.SubElement(case, "system-out").text = f"{check.status}: {check.message}"
+                ET.SubElement(case, "system-out").text = f"{check.status}: {msg}"
     for k, v in counts.items():
         suite.set(k, str(v))
     ET.indent(suite)
@@ -123,9 +143,11 @@ METRICS: list[tuple[str, str, str, Any]] = [
      lambda r: r.get("accuracy")),
     ("hil_false_positive_ratio", "ratio", "False-positive rate.", lambda r: r.get("fpr")),
     ("hil_false_negative_ratio", "ratio", "False-negative rate.", lambda r: r.get("fnr")),
-    ("hil_latency_p50_seconds", "seconds", "Median latency per inference.",
+    ("hil_latency_p50_seconds", "seconds",
+     "Median latency per inference: measured, or estimated where the estimated label is true.",
      lambda r: None if r.get("latency_us_p50") is None else r["latency_us_p50"] / 1e6),
-    ("hil_latency_p99_seconds", "seconds", "99th percentile latency per inference.",
+    ("hil_latency_p99_seconds", "seconds",
+     "99th percentile latency per inference: measured, or estimated where estimated is true.",
      lambda r: None if r.get("latency_us_p99") is None else r["latency_us_p99"] / 1e6),
     ("hil_arena_used_bytes", "bytes", "Tensor arena used on the device.",
      lambda r: r.get("arena_used")),
@@ -148,7 +170,9 @@ def openmetrics(outcomes: Sequence[CellOutcome]) -> str:
         for o in outcomes:
             v = get(o.row) if o.row else None
             if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                extra = {"latency_source": str(o.row.get("latency_source") or "unknown")} \
+                src = o.row.get("latency_source") if o.row else None
+                extra = {"latency_source": str(src or "unknown"),
+                         "estimated": "true" if is_estimated(src) else "false"} \
                     if "latency" in name and o.row else {}
                 values.append(f"{name}{labels(o, **extra)} {float(v):g}")
         if values:

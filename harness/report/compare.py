@@ -31,6 +31,7 @@ from harness.stats import (
     percentiles,
     wilson,
 )
+from harness.units import basis_of, latency_label, shows_time
 
 log = logging.getLogger(__name__)
 COLUMNS = ["label", "status", "score", "pred", "latency_us", "cycles", "host_match"]
@@ -89,10 +90,12 @@ def figures(run: Run) -> RunFigures:
         fpr = float(m.get("fpr") or math.nan)
         fnr = float(m.get("fnr") or math.nan)
     lat = np.array([])
-    if "latency_us" in run.columns:
+    if not shows_time(run.manifest):  # instructions without a CPI figure: no time to compare
+        pass
+    elif "latency_us" in run.columns:
         v = run.columns["latency_us"][ok_mask(run)]
         lat = v[~np.isnan(v)] / 1000.0
-    if not len(lat):
+    if not len(lat) and shows_time(run.manifest):
         p50 = run.get("metrics", "latency_us_p50")
         if isinstance(p50, (int, float)):
             lat = np.array([float(p50) / 1000.0])
@@ -150,7 +153,7 @@ def render(runs: list[Run], k: float = 3.0) -> str:
     if problems:
         body.append(section("Problems with the run folders",
                             *(tag("p", p, class_="problem") for p in problems)))
-    sources = {f.run.latency_source for f in figs}
+    sources = {str(basis_of(f.run.manifest).get("kind")) for f in figs}
     rows = []
     for i, f in enumerate(figs):
         mem = f.run.get("memory", default={}) or {}
@@ -158,7 +161,7 @@ def render(runs: list[Run], k: float = 3.0) -> str:
             str(i + 1), f.run.run_id, f.run.model_name, f"{f.run.board_id}/{f.run.backend}",
             fmt(f.accuracy.n), fmt_ci(f.accuracy.value, f.accuracy.low, f.accuracy.high),
             fmt(f.fpr), fmt(f.fnr), fmt(f.pct["p50"], 2), fmt(f.pct["p90"], 2),
-            fmt(f.pct["p99"], 2), f.run.latency_source, fmt(mem.get("arena_used")),
+            fmt(f.pct["p99"], 2), latency_label(f.run.manifest), fmt(mem.get("arena_used")),
             fmt(mem.get("model_bytes") or f.run.get("model", "bytes")),
         ))
     body.append(section("Runs side by side", table(

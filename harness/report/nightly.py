@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness import console
 from harness.bench.request import BenchRequest
 from harness.errors import ConfigError, HarnessError, ToolMissing
 from harness.paths import reports_dir
@@ -123,9 +124,11 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
     outcomes: list[CellOutcome] = []
     if not dry_history:
         run = runner or bench_runner()
-        for cell in m.cells:
-            log.info("nightly cell %s", cell.name)
-            outcomes.append(_run_cell(cell, m, runs_dir, limit, run, write_reports))
+        with console.progress("nightly", len(m.cells), unit="cell") as bar:
+            for cell in m.cells:
+                log.info("nightly cell %s", cell.name)
+                outcomes.append(_run_cell(cell, m, runs_dir, limit, run, write_reports))
+                bar.advance(1, **{s: sum(o.status == s for o in outcomes) for s in (OK, SKIPPED, FAILED)})
     with History(out) as history:
         history.refresh()
         for o in outcomes:

@@ -35,6 +35,7 @@ from harness.report.html import (
 )
 from harness.report.runs import Run, labelled_predictions, load_run, ok_mask
 from harness.stats import confusion, curves, percentiles, threshold_for_fpr
+from harness.units import basis_of, format_instructions, latency_label, shows_time
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,9 @@ class ReportOptions:
     title: str | None = None
 
 
-def _latency_label(source: str) -> str:
-    return {"measured": "measured on the device",
-            "estimated": "estimated by the simulator's cost model",
-            "instructions": "from emulator instruction counts"}.get(source, f"source: {source}")
+def _run_label(run: Run) -> str:
+    """What the run's latency figures are (measured, estimated and from what), from run.json."""
+    return latency_label(run.manifest)
 
 
 def _summary(run: Run) -> Safe:
@@ -96,10 +96,13 @@ def _summary(run: Run) -> Safe:
                      float(m.get("accuracy_ci_high") or math.nan))))
     lat = _latency_ms(run)
     if len(lat):
-        rows.append((f"latency p50 ({run.latency_source})", f"{np.median(lat):.2f} ms"))
-    elif m.get("latency_us_p50") is not None:
-        rows.append((f"latency p50 ({run.latency_source}, run.json)",
+        rows.append((f"latency p50 ({_run_label(run)})", f"{np.median(lat):.2f} ms"))
+    elif m.get("latency_us_p50") is not None and shows_time(run.manifest):
+        rows.append((f"latency p50 ({_run_label(run)}, run.json)",
                      f"{float(m['latency_us_p50']) / 1000:.2f} ms"))
+    if m.get("instructions_p50") is not None:
+        rows.append(("instructions per inference p50 (QEMU -icount, counted)",
+                     format_instructions(m["instructions_p50"])))
     if "host_match" in run.columns:
         hm = run.columns["host_match"]
         rows.append(("host-vs-device mismatches", fmt(int(sum(1 for v in hm if v is False
@@ -170,8 +173,8 @@ def _classification(run: Run, opts: ReportOptions) -> Safe:
 
 
 def _latency(run: Run) -> Safe:
-    lat = _latency_ms(run)
-    label = _latency_label(run.latency_source)
+    lat = _latency_ms(run) if shows_time(run.manifest) else np.array([])
+    label = _run_label(run)
     if not len(lat):
         return section("Latency", note("No latency in the results.", "warn"), id_="latency")
     pct = percentiles(lat)
@@ -179,7 +182,7 @@ def _latency(run: Run) -> Safe:
     return section(
         "Latency",
         note(f"Latency is {label} (latency_source = {run.latency_source})."),
-        tag("div", img(plots.latency_hist(lat, pct, run.latency_source), "latency histogram"),
+        tag("div", img(plots.latency_hist(lat, pct, _plot_kind(run)), "latency histogram"),
             kv_table(rows), class_="grid"),
         id_="latency")
 
@@ -195,9 +198,11 @@ def _layers(run: Run) -> Safe:
         if not isinstance(p, dict):
             continue
         t = p.get("us")
-        if not isinstance(t, (int, float)):
+        if not isinstance(t, (int, float)) and "instructions" not in p:
             cyc, clock = p.get("cycles"), run.get("board", "clock_hz")
             t = cyc * 1e6 / clock if isinstance(cyc, (int, float)) and clock else math.nan
+        elif not isinstance(t, (int, float)):
+            t = math.nan
         op = str(p.get("op", "?"))
         names.append(f"{p.get('index', i)} {op}")
         us.append(float(t))
@@ -209,12 +214,22 @@ def _layers(run: Run) -> Safe:
             for op, t in sorted(by_op.items(), key=lambda kv: -kv[1])]
     return section(
         "Time per layer",
-        note(f"One inference, {_latency_label(run.latency_source)}; total "
-             f"{total / 1000:.2f} ms over {len(names)} layers."),
-        tag("div", img(plots.layer_bars(names, np.nan_to_num(arr), run.latency_source),
+        note(f"One inference, {_run_label(run)}; total "
+             f"{total / 1000:.2f} ms over {len(names)} layers{_instr_total(prof)}."),
+        tag("div", img(plots.layer_bars(names, np.nan_to_num(arr), _plot_kind(run)),
                        "time per layer"),
             table(["op", "time", "share"], rows), class_="grid"),
         id_="layers")
+
+
+def _plot_kind(run: Run) -> str:
+    """The short word for axis labels: "estimated" or "measured"."""
+    return "estimated" if basis_of(run.manifest).get("estimated") else "measured"
+
+
+def _instr_total(prof: list[Any]) -> str:
+    n = [p["instructions"] for p in prof if isinstance(p, dict) and isinstance(p.get("instructions"), int)]
+    return f" ({format_instructions(sum(n))} counted by QEMU)" if n else ""
 
 
 def _board_limits(run: Run) -> tuple[int | None, int | None]:
@@ -320,7 +335,8 @@ def _fairness(run: Run) -> Safe:
         return section("Fairness across subgroups", note("No labelled, successful rows.", "warn"),
                        id_="fairness")
     mask = ok_mask(run) & ~np.isnan(run.columns["label"])
-    lat_rows = run.columns["latency_us"][mask] if "latency_us" in run.columns else None
+    lat_rows = (run.columns["latency_us"][mask]
+                if "latency_us" in run.columns and shows_time(run.manifest) else None)
     blocks: list[Any] = []
     all_lines: list[str] = []
     for col in cols:
@@ -348,7 +364,8 @@ def _fairness(run: Run) -> Safe:
         blocks += [
             tag("h3", col),
             table(["group", "n", "accuracy", "gap to majority", "FPR", "FPR gap", "FNR",
-                   "FNR gap", "precision", "recall", "p50 latency", "worse on"], rows),
+                   "FNR gap", "precision", "recall", f"p50 latency ({_plot_kind(run)})", "worse on"],
+                  rows),
             img(plots.forest(items, groups[0].cm.accuracy.value if groups else None,
                              "accuracy, 95 % CI (dashed: majority group)",
                              f"Accuracy by {col}"), f"accuracy by {col}"),
@@ -449,7 +466,7 @@ def render(run: Run, opts: ReportOptions | None = None) -> str:
         body.append(_safely(name, fn))
     log.info("report for %s drawn in %.2f s", run.run_id, time.perf_counter() - started)
     title = opts.title or f"VWW run {run.run_id}"
-    subtitle = f"{run.label} \u00b7 {_latency_label(run.latency_source)}"
+    subtitle = f"{run.label} \u00b7 {_run_label(run)}"
     return page(title, subtitle, body)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.errors import DataError
 from harness.paths import reports_dir
+from harness.results import read_parts
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,10 @@ def _read_manifest(folder: Path, problems: list[str]) -> dict[str, Any]:
             f"run.json schema_version is {version}, this reader knows {SCHEMA_VERSION}: "
             "fields may be missing or mean something else"
         )
+    if data.get("status") == "running":  # a killed run is marked interrupted by the first reader
+        from harness.bench.store import mark_if_abandoned
+
+        data = mark_if_abandoned(folder, data)
     status = data.get("status")
     if status not in (None, "complete"):
         problems.append(f"run status is '{status}': results may be partial")
@@ -144,45 +149,15 @@ def _read_manifest(folder: Path, problems: list[str]) -> dict[str, Any]:
     return data
 
 
-def _result_files(folder: Path) -> list[Path]:
-    whole = folder / "results.parquet"
-    if whole.is_file():
-        return [whole]
-    return sorted(folder.glob("results-*.parquet"), key=_part_number)
-
-
-def _part_number(p: Path) -> tuple[int, str]:
-    stem = p.stem.rsplit("-", 1)[-1]
-    return (int(stem), p.name) if stem.isdigit() else (1 << 30, p.name)
-
-
 def _read_results(
     folder: Path, problems: list[str], columns: list[str] | None
 ) -> tuple[dict[str, np.ndarray], int]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = _result_files(folder)
-    if not files:
-        problems.append("no results.parquet (nor results-*.parquet parts): no per-image rows")
+    table, unreadable = read_parts(folder, columns)
+    problems.extend(unreadable)
+    if table is None:
+        if not unreadable:
+            problems.append("no results.parquet (nor results-*.parquet parts): no per-image rows")
         return {}, 0
-    tables = []
-    for f in files:
-        try:
-            pf = pq.ParquetFile(f)
-            names = pf.schema_arrow.names
-            wanted = names if columns is None else [c for c in names
-                                                    if c in columns or c.startswith("sg_")]
-            tables.append(pf.read(columns=wanted))
-        except (pa.ArrowException, OSError) as exc:
-            problems.append(f"{f.name} is unreadable (truncated?): {str(exc).splitlines()[0]}")
-    if not tables:
-        return {}, 0
-    try:
-        table = pa.concat_tables(tables, promote_options="permissive")
-    except pa.ArrowException as exc:
-        problems.append(f"result parts have incompatible schemas: {exc}")
-        table = tables[0]
     cols: dict[str, np.ndarray] = {}
     for name in table.column_names:
         cols[name] = _to_numpy(table.column(name))

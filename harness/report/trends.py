@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.report import plots
-from harness.report.ci_outputs import verdict
+from harness.report.ci_outputs import source_words, verdict
 from harness.report.html import Safe, fmt, img, note, page, section, table, tag
 from harness.report.regress import REGRESSION, Policy, flag_series
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 # (history column, y label, scale, which regression flags to mark)
 TREND_METRICS: list[tuple[str, str, float, str | None]] = [
     ("accuracy", "accuracy", 1.0, "accuracy"),
-    ("latency_us_p50", "p50 latency, ms", 1e-3, "latency"),
-    ("latency_us_p99", "p99 latency, ms", 1e-3, None),
+    ("latency_us_p50", "p50 latency, ms (measured or estimated: see latency source)", 1e-3, "latency"),
+    ("latency_us_p99", "p99 latency, ms (measured or estimated: see latency source)", 1e-3, None),
     ("arena_used", "arena used, KiB", 1 / 1024, None),
     ("model_bytes", "model size, KiB", 1 / 1024, None),
     ("host_mismatches", "host/device mismatches", 1.0, None),
@@ -96,7 +96,8 @@ def nightly_page(m: Matrix, outcomes: Sequence[CellOutcome], history: History, o
                                           if o.status == "ok" else "note"),
                          fmt(r.get("accuracy")),
                          fmt(p50 / 1000 if p50 is not None else None, 2),
-                         r.get("latency_source") or "\u2014", _link(o, out)))
+                         source_words(r.get("latency_source")) if r.get("latency_source") else "\u2014",
+                         _link(o, out)))
         body.append(section("Tonight", table(["cell", "result", "accuracy", "p50 ms",
                                               "latency", "run / reason"], rows)))
         checks = [tag("li", tag("b", f"{o.cell.name} {c.name}: "), c.message)

@@ -21,7 +21,7 @@ from bench_fakes import make_image_folder, tiny_model  # noqa: E402
 from harness.bench.api import run_bench  # noqa: E402
 from harness.bench.request import BenchRequest  # noqa: E402
 from harness.bench.store import load_run  # noqa: E402
-from harness.paths import reference_models_dir  # noqa: E402
+from harness.models.zoo import reference_model_file  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("harness.devices.sim") is None, reason="harness.devices.sim is not available yet"
@@ -46,7 +46,7 @@ def _shipped_model() -> Path:
     from harness.models.zoo import resolve_model
 
     try:
-        return resolve_model(None)
+        return resolve_model("vww-default")
     except HarnessError as exc:
         pytest.skip(f"no shipped default model: {exc}")
 
@@ -129,9 +129,8 @@ def test_port_that_answers_garbage_is_one_line(tmp_path: Path) -> None:
 
 
 def test_mlperf_reference_model_on_the_sim(tmp_path: Path) -> None:
-    ref = reference_models_dir()
-    model = ref / "mlperf_tiny_vww_96_int8.tflite" if ref else None
-    if model is None or not model.is_file():
+    model = reference_model_file()
+    if model is None:
         pytest.skip("MLPerf Tiny VWW reference model not found (../shared/reference/models)")
     data = make_image_folder(tmp_path / "data", 3, size=(120, 90))
     proc = _hil(

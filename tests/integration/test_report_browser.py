@@ -100,11 +100,11 @@ def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
                       'backends = ["sim"]\n')
     night = {"n": 0}
 
-    def runner(**kw: Any) -> Path:
-        spec = SynthSpec(n=80, seed=night["n"] * 3 + len(kw["board"]), board=kw["board"],
+    def runner(request: Any) -> Path:
+        spec = SynthSpec(n=80, seed=night["n"] * 3 + len(request.board), board=request.board,
                          images=False, created=datetime(2026, 11, 1, tzinfo=timezone.utc)
                          + timedelta(days=night["n"]))
-        return write_run(kw["out_dir"], spec)
+        return write_run(request.out_dir, spec)
 
     for n in range(3):
         night["n"] = n

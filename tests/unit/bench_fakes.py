@@ -53,6 +53,8 @@ class InProcessDevice(Device):
         flip_every: int = 0,
         interrupt_at: int = 0,
         link_lost_at: int = 0,
+        timer: TimerKind = TimerKind.ESTIMATED,
+        clock_hz: int | None = None,
     ) -> None:
         super().__init__()
         self.board = board
@@ -65,6 +67,8 @@ class InProcessDevice(Device):
         self.delay_s = delay_s if delay_s is not None else float(os.environ.get("BENCH_FAKE_DELAY_S", "0"))
         self.interrupt_at = interrupt_at
         self.link_lost_at = link_lost_at
+        self.timer = timer
+        self.clock_hz = clock_hz if clock_hz is not None else board.clock_hz
         self.calls = 0
         self._interp: Any = None
 
@@ -88,8 +92,8 @@ class InProcessDevice(Device):
             outputs=model.outputs,
             arena_size=8192,
             arena_used=2048,
-            clock_hz=self.board.clock_hz,
-            timer=TimerKind.ESTIMATED,
+            clock_hz=self.clock_hz,
+            timer=self.timer,
             max_payload=256,
             credits=4,
             capabilities=Capability.PROFILE | Capability.MEMORY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def test_unknown_resume_is_one_line(tmp_path: Path) -> None:
     assert "no run '20260101T000000Z-nano33-sim-abcdef' to resume" in _one_error_line(proc)
 
 
-def test_corrupt_image_is_an_error_row_and_the_run_completes(tmp_path: Path) -> None:
+def test_corrupt_image_is_an_error_row_and_the_run_exits_5(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "data", 4, corrupt=(1,))
     model = tiny_model(tmp_path)
     proc = _hil(
@@ -103,8 +104,8 @@ def test_corrupt_image_is_an_error_row_and_the_run_completes(tmp_path: Path) -> 
         "--quiet",
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr == "hil bench: 1 of 4 images failed (error rows in the run folder)\n"
     assert "images   4 measured, 3 ok, 1 errors" in proc.stdout
     assert "latency  (estimated)" in proc.stdout
     folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
@@ -155,12 +156,16 @@ def test_interrupt_saves_rows_and_resume_finishes(tmp_path: Path, signum: int) -
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("hil bench: interrupted: ") and "rows saved in" in lines[0]
-    run_id = lines[0].rsplit(" ", 1)[-1]
+    command = shlex.split(lines[0].split("; resume with ", 1)[1])
+    assert command[:3] == ["hil", "bench", "--resume"] and command[4:] == ["--out", str(runs)]
+    run_id = command[3]
     saved = int(lines[0].split("interrupted: ")[1].split(" ")[0])
     table = read_results(runs / run_id)
     assert table is not None and table.num_rows == saved >= 3
-    proc = _hil("bench", "--resume", run_id, "--out", str(runs), "--quiet", cwd=tmp_path)
+    # the printed command, exactly as printed (from the same folder), finishes the run
+    proc = _hil(*command[1:], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
     table = read_results(runs / run_id)
     assert table is not None and sorted(table.column("image_id").to_pylist()) == [
         f"img_{i:05d}" for i in range(40)

@@ -147,7 +147,7 @@ def test_lost_link_fails_the_run_and_says_how_to_resume(tmp_path: Path, tiny: Pa
     (folder,) = (tmp_path / "runs").iterdir()
     assert str(err.value) == (
         "no answer from the device within 2.0 s (waiting for RESULT); 3 rows saved in "
-        f"{folder}; resume with hil bench --resume {folder.name}"
+        f"{folder}; resume with hil bench --resume {folder.name} --out {tmp_path / 'runs'}"
     )
     m = json.loads((folder / "run.json").read_text())
     assert m["status"] == "failed" and m["errors"][-1].startswith("no answer from the device")
@@ -232,3 +232,73 @@ def test_resume_refuses_a_changed_data_set(tmp_path: Path, tiny: Path, nano33) -
         ConfigError, match=r"cannot resume .*: data set sha256 \w{64} differs from the run's \w{64}"
     ):
         run_bench(BenchRequest(resume=str(err.value.folder.path)), quiet=True)
+
+
+def test_image_above_the_pixel_limit_is_an_error_row(
+    tmp_path: Path, tiny: Path, nano33, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    from PIL import Image
+
+    data = make_image_folder(tmp_path / "data", 3)
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(data / "img_00001.png", format="JPEG")
+    monkeypatch.setenv("HIL_MAX_IMAGE_PIXELS", "1000")  # the 12x10 PNGs pass, the 40x40 JPEG does not
+    run = load_run(_bench(tmp_path, InProcessDevice(nano33, tiny), data))
+    assert run.columns["status"] == ["ok", "error", "ok"]
+    assert run.columns["error"][1].endswith("image too large (40x40 = 1,600 pixels; the limit is 1,000, "
+                                            "set by HIL_MAX_IMAGE_PIXELS)")
+    assert run.manifest["status"] == "complete"
+
+
+def test_sigkilled_run_is_marked_interrupted_by_the_next_bench_and_report(tmp_path: Path, tiny: Path) -> None:
+    from bench_fakes import register_fake_backend
+
+    from harness.report.runs import load_run as report_load_run
+
+    data = make_image_folder(tmp_path / "data", 40)
+    runs = tmp_path / "runs"
+    script = (
+        f"import sys; sys.path.insert(0, {str(UNIT_DIR)!r}); import bench_fakes\n"
+        "from pathlib import Path\nfrom harness.bench.api import run_bench\n"
+        "from harness.bench.request import BenchRequest\n"
+        f"run_bench(BenchRequest(backend='fake', model={str(tiny)!r}, data={str(data)!r}, "
+        f"out_dir=Path({str(runs)!r})))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, BENCH_FAKE_DELAY_S="0.05"))
+    try:
+        deadline = time.monotonic() + 60
+        folder = None
+        while time.monotonic() < deadline and folder is None:
+            found = list(runs.glob("*/run.json")) if runs.is_dir() else []
+            if found and _measured_rows(found[0].parent) >= 3:
+                folder = found[0].parent
+            assert child.poll() is None, "the child finished before it could be killed"
+            time.sleep(0.02)
+        assert folder is not None, "the child measured too few rows within 60 s"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    left = json.loads((folder / "run.json").read_text())
+    assert left["status"] == "running" and left["writer"]["pid"] == child.pid
+    # a new run in the same runs folder notices the dead writer and says so on disk
+    register_fake_backend()
+    other = run_bench(
+        BenchRequest(backend="fake", model=str(tiny), data=str(data), limit=2, out_dir=runs), quiet=True
+    )
+    marked = json.loads((folder / "run.json").read_text())
+    assert marked["status"] == "interrupted"
+    assert marked["errors"][-1].startswith(f"the process that wrote this run (pid {child.pid} on ")
+    assert json.loads((other / "run.json").read_text())["status"] == "complete"
+    # hil report's reader does the same for a run.json still saying "running"
+    (folder / "run.json").write_text(json.dumps(left))
+    run = report_load_run(folder)
+    assert run.manifest["status"] == "interrupted"
+    assert "run status is 'interrupted': results may be partial" in run.problems
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+    # a run whose writer is alive (this process) is left alone, and cannot be resumed under it
+    alive = dict(left, writer={**left["writer"], "pid": os.getpid(), "start_ticks": None})
+    (folder / "run.json").write_text(json.dumps(alive))
+    assert report_load_run(folder).manifest["status"] == "running"
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"is still being written by pid \d+; wait for it"):
+        run_bench(BenchRequest(resume=str(folder)), quiet=True)

@@ -139,3 +139,15 @@ def test_journal_recovers_whole_lines_and_drops_a_torn_one(tmp_path: Path) -> No
     assert [r["image_id"] for r in journal.recover()] == ["img0", "img1"]
     journal.clear()
     assert not journal.path.exists() and journal.recover() == []
+
+
+def test_resume_command_names_out_only_when_the_run_is_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.bench.store import resume_command
+
+    monkeypatch.setenv("HIL_REPORTS_DIR", str(tmp_path / "reports"))
+    run_id = "20260101T000000Z-nano33-sim-abcdef"
+    assert resume_command(tmp_path / "reports" / "runs" / run_id) == f"hil bench --resume {run_id}"
+    odd = tmp_path / "my runs"
+    assert resume_command(odd / run_id) == f"hil bench --resume {run_id} --out '{odd}'"

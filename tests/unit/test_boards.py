@@ -61,3 +61,73 @@ def test_hil_boards_lists_profiles(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["boards"]) == 0
     out = capsys.readouterr().out
     assert "nano33" in out and "Arduino Nano 33 BLE Sense" in out and "esp32cam" in out
+
+
+def _nano33_with(tmp_path: Path, key: str, value: str) -> Path:
+    """A copy of the shipped nano33 profile with one top-level or cost-model line replaced."""
+    from harness.paths import boards_dir
+
+    lines = (boards_dir() / "nano33.toml").read_text(encoding="utf-8").splitlines()
+    out = [f"{key} = {value}" if ln.split("=", 1)[0].strip() == key else ln for ln in lines]
+    assert out != lines, f"{key} is not a line of nano33.toml"
+    path = tmp_path / "edited.toml"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("clock_hz", '"fast"', "clock_hz = 'fast' is wrong: expected an integer > 0"),
+        ("clock_hz", "0", "clock_hz = 0 is wrong: expected an integer > 0"),
+        ("clock_hz", "64.5e6", "clock_hz = 64500000.0 is wrong: expected an integer > 0"),
+        ("ram_bytes", "0", "ram_bytes = 0 is wrong: expected an integer > 0"),
+        ("ram_bytes", "-5", "ram_bytes = -5 is wrong: expected an integer > 0"),
+        ("ram_bytes", "1000", "ram_bytes = 1000 is wrong: expected more than firmware.ram_reserved_bytes"),
+        ("flash_bytes", "true", "flash_bytes = True is wrong: expected an integer > 0"),
+        ("cpi", "-1.0", "cost_model.cpi = -1.0 is wrong: expected a number > 0"),
+        ("per_op_overhead_cycles", '"lots"', "cost_model.per_op_overhead_cycles = 'lots' is wrong"),
+        ("cycles_per_mac", '{ CONV_2D = "x" }', "cost_model.cycles_per_mac = {'CONV_2D': 'x'} is wrong"),
+        ("min_accuracy", "80", "bench.min_accuracy = 80 is wrong: expected a number from 0 to 1"),
+        ("baud", "0", "serial.baud = 0 is wrong: expected an integer > 0"),
+    ],
+)
+def test_profile_values_outside_the_schema_are_one_config_error_line(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    path = _nano33_with(tmp_path, key, value)
+    with pytest.raises(ConfigError) as err:
+        load_board_file(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"board profile {path}: ")
+    assert expected in message
+
+
+def test_unknown_cost_model_key_and_non_utf8_profile_are_refused(tmp_path: Path) -> None:
+    path = _nano33_with(tmp_path, "cpi", "1.25\ncycles_per_flop = 3.0")
+    with pytest.raises(ConfigError, match=r"unknown key cost_model\.cycles_per_flop \(known keys: source, "):
+        load_board_file(path)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(byte 0: invalid start byte\)"):
+        load_board_file(path)
+
+
+@pytest.mark.parametrize("content", [b'clock_hz = "fast"\n', b"\xff\xfe", b"ram_bytes = -5\n"])
+def test_hil_bench_with_a_bad_profile_is_one_line_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    from harness.paths import boards_dir
+
+    folder = tmp_path / "boards"
+    folder.mkdir()
+    text = (boards_dir() / "nano33.toml").read_bytes()
+    key = content.split(b"=")[0].strip()
+    lines = [content.rstrip(b"\n") if ln.split(b"=")[0].strip() == key else ln for ln in text.splitlines()]
+    (folder / "nano33.toml").write_bytes(content if b"=" not in content else b"\n".join(lines) + b"\n")
+    monkeypatch.setenv("HIL_BOARDS_DIR", str(folder))
+    assert boards_dir() == folder, "HIL_BOARDS_DIR does not move the boards folder"
+    rc = main(["bench", "--board", "nano33", "--limit", "1", "--quiet", "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"hil bench: error: board profile {folder / 'nano33.toml'}")
+    assert not (tmp_path / "runs").exists()

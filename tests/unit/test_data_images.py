@@ -85,3 +85,49 @@ def test_fit_to_square(fit: str) -> None:
 def test_unknown_fit() -> None:
     with pytest.raises(DataError):
         fit_to_square(Image.new("RGB", (4, 4)), 2, "stretch")
+
+
+def _big_jpeg(path: Path, side: int = 8000) -> Path:
+    """A ``side`` x ``side`` JPEG with some structure (made in grayscale to keep the test's memory low)."""
+    ramp = np.linspace(0, 255, side, dtype=np.float32)
+    arr = ((ramp[None, :] + ramp[:, None]) / 2).astype(np.uint8)
+    Image.fromarray(arr, "L").save(path, quality=80)
+    return path
+
+
+def test_image_above_the_pixel_limit_is_refused_from_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = _big_jpeg(tmp_path / "big.jpg")
+    monkeypatch.delenv("HIL_MAX_IMAGE_PIXELS", raising=False)
+    with pytest.raises(DataError) as err:
+        load_rgb(big)
+    assert str(err.value) == (
+        f"{big}: image too large (8000x8000 = 64,000,000 pixels; the limit is 40,000,000, "
+        "set by HIL_MAX_IMAGE_PIXELS)"
+    )
+    monkeypatch.setenv("HIL_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(DataError, match="the limit is 1,000"):
+        load_rgb(_big_jpeg(tmp_path / "small.jpg", side=40))
+
+
+def test_large_jpeg_decodes_at_reduced_scale_with_small_peak_memory(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    big = _big_jpeg(tmp_path / "big.jpg")
+    code = (
+        "import resource, sys\nimport numpy as np\nfrom harness.data.images import load_rgb\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"arr = load_rgb({str(big)!r})\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(arr.shape[0], arr.shape[1], (after - before) // 1024)\n"
+    )
+    env = dict(os.environ, HIL_MAX_IMAGE_PIXELS="100000000")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    height, width, grown_mb = (int(v) for v in proc.stdout.split())
+    # decoded at 1/4 scale: the short side stays >= 1024; a full decode would be 8000x8000x3 = 192 MB
+    assert (height, width) == (2000, 2000)
+    assert grown_mb < 40, f"peak RSS grew by {grown_mb} MB decoding one 8000x8000 JPEG"

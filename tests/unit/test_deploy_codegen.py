@@ -142,7 +142,8 @@ def test_committed_sources_match_the_shipped_model() -> None:
     sha_text = config.read_text().split("kModelSha256", 1)[1]
     sha = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", sha_text))
     assert sha.hex() == model.sha256, (
-        "firmware/src/generated/ is stale: regenerate with `hil build --board nano33 --no-compile`"
+        "firmware/src/generated/ is stale: regenerate with "
+        "`HIL_NO_REFERENCE=1 hil build --board nano33 --no-compile`"
     )
     ops_h = (firmware_dir() / codegen.GENERATED_SUBDIR / codegen.OPS_H).read_text()
     assert re.findall(r"r\.(Add\w+)\(\)", ops_h) == resolver_methods(model.ops_used)

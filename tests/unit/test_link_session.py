@@ -251,3 +251,61 @@ def test_pipelined_infer_reports_a_real_device_error(rig_factory: Callable[..., 
     rig.session.hello()
     with pytest.raises(DeviceError, match="BAD_ARGUMENT"):
         rig.session.upload_and_infer(DATA, 0, 0, timeout=2.0)  # zero repeats is refused
+
+
+def _fill_until_blocked(fd: int) -> int:
+    """Write to the (non-blocking) pty end ``fd`` until the kernel buffer is full; returns bytes written."""
+    was_blocking = os.get_blocking(fd)  # pyserial keeps its fd non-blocking: leave it as found
+    os.set_blocking(fd, False)
+    written = 0
+    try:
+        for size in (4096, 256, 16, 1):  # the tty layer frees room in steps: fill down to the last byte
+            for _ in range(3):
+                try:
+                    while True:
+                        written += os.write(fd, b"\x55" * size)
+                except BlockingIOError:
+                    time.sleep(0.02)
+    finally:
+        os.set_blocking(fd, was_blocking)
+    return written
+
+
+def test_a_device_that_stops_reading_fails_within_the_request_deadline() -> None:
+    master, slave = os.openpty()  # the device end (master) is never read
+    tty.setraw(slave)
+    port = open_port(os.ttyname(slave))
+    try:
+        assert port.write_timeout is not None and port.write_timeout > 1.0  # the transport's own bound
+        session = Session(port, timeout=0.5, retries=3)
+        assert port.write_timeout == 0.5, "writes must not outlast one request's deadline"
+        assert _fill_until_blocked(port.fileno()) > 0
+        started = time.monotonic()
+        with pytest.raises(LinkError) as err:
+            session.ping(b"x" * 32)
+        elapsed = time.monotonic() - started
+    finally:
+        port.close()
+        os.close(master)
+        os.close(slave)
+    message = str(err.value)
+    assert message.startswith("the device stopped reading: PING seq 1 could not be written within 0.5 s (")
+    assert "B frame, " in message and "B in flight unacknowledged)" in message and "\n" not in message
+    assert elapsed < 0.5 * 4, f"the stalled write took {elapsed:.1f} s, more than the request deadline"
+
+
+def test_a_stalled_upload_names_the_chunk_and_the_bytes_in_flight() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = open_port(os.ttyname(slave))
+    try:
+        session = Session(port, timeout=0.3, retries=1)
+        session.max_payload, session.credits = 1024, 4
+        _fill_until_blocked(port.fileno())
+        with pytest.raises(LinkError, match=r"could not be written within 0\.3 s") as err:
+            session.upload(DATA)
+    finally:
+        port.close()
+        os.close(master)
+        os.close(slave)
+    assert "INPUT_CHUNK seq 1 (input bytes 0-1016 of 27648)" in str(err.value)

@@ -12,8 +12,7 @@ from harness.boards import list_boards, load_board
 from harness.errors import ModelError
 from harness.models.analysis import analyze
 from harness.models.tflm_child import ArenaReport, parse_allocations
-from harness.models.zoo import resolve_model
-from harness.paths import reference_models_dir
+from harness.models.zoo import entry_file, get_entry, reference_model_file, resolve_model
 
 # MobileNetV1, Howard et al. 2017, table 1: (pointwise filters at alpha 1, depthwise stride).
 PAPER_BLOCKS = (
@@ -67,23 +66,32 @@ def h5_count_macs(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def reference() -> Path:
-    ref = reference_models_dir()
-    if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").is_file():
+    """The MLPerf Tiny int8 reference model file (model cache or ../shared/reference)."""
+    ref = reference_model_file()
+    if ref is None:
         pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
     return ref
 
 
+def _zoo_file(name: str) -> Path:
+    """A published zoo model found by the same lookup, or a skip saying it is absent."""
+    try:
+        return entry_file(get_entry(name))
+    except ModelError:
+        pytest.skip(f"{name} not found (model cache or ../shared/reference/models)")
+
+
 def test_mlperf_macs_agree_with_independent_counts(reference: Path) -> None:
-    a = analyze(reference / "mlperf_tiny_vww_96_int8.tflite", arena=False)
+    a = analyze(reference, arena=False)
     assert a.total_macs == hand_count_macs(0.25, 96, 3)
-    assert a.total_macs == h5_count_macs(reference / "mlperf_tiny_vww_96.h5")
+    assert a.total_macs == h5_count_macs(_zoo_file("mlperf-vww-96-keras"))
     assert len(a.pairs) == 13 and all(p.agrees for p in a.pairs)
     assert a.flash_bytes == 333_288
 
 
 def test_mlperf_arena_from_tflm_and_fit(reference: Path) -> None:
     boards = list_boards()
-    a = analyze(reference / "mlperf_tiny_vww_96_int8.tflite", boards)
+    a = analyze(reference, boards)
     assert a.arena_bytes is not None and a.arena_32bit_bytes is not None
     # the arena holds at least the two largest coexisting activations, and less than 256 KiB
     assert a.peak_activation_bytes <= a.arena_32bit_bytes < a.arena_bytes < 256 * 1024
@@ -96,7 +104,7 @@ def test_mlperf_arena_from_tflm_and_fit(reference: Path) -> None:
 
 
 def test_shipped_default_fits_both_boards() -> None:
-    path = resolve_model(None)
+    path = resolve_model("vww-default")
     a = analyze(path, list_boards())
     assert a.total_macs == hand_count_macs(0.25, 96, 3)
     assert all(p.agrees for p in a.pairs)
@@ -130,7 +138,7 @@ def test_truncated_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_float_model_refused(reference: Path) -> None:
     with pytest.raises(ModelError, match="float32 input"):
-        analyze(reference / "mlperf_tiny_vww_96_float.tflite", arena=False)
+        analyze(_zoo_file("mlperf-vww-96-float"), arena=False)
 
 
 def test_allocation_report_parsing() -> None:

@@ -36,7 +36,7 @@ def test_zoo_lists_reference_and_default() -> None:
 
 
 def test_default_model_is_shipped_and_verified() -> None:
-    path = resolve_model(None)
+    path = resolve_model("vww-default")
     entry = get_entry("vww-default")
     assert path.suffix == ".tflite" and path.is_file()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
@@ -89,3 +89,21 @@ def test_models_command_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "mlperf-vww-96" in out and "vww-default" in out
+
+
+def test_default_is_the_reference_when_present_else_shipped(no_models: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """With no reference anywhere, None means the shipped model, and the log says why once."""
+    with caplog.at_level("WARNING", logger="harness.models.zoo"):
+        path = resolve_model(None)
+    assert path == resolve_model("vww-default")
+    assert "synthetic data" in caplog.text and "hil models fetch mlperf-vww" in caplog.text
+
+
+def test_default_prefers_the_reference() -> None:
+    from harness.models.zoo import reference_model_file
+
+    ref = reference_model_file()
+    if ref is None:
+        pytest.skip("MLPerf Tiny reference model not found (model cache or ../shared/reference/models)")
+    assert resolve_model(None) == ref

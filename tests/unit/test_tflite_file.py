@@ -60,3 +60,20 @@ def test_truncated_and_foreign_files_are_model_errors(tmp_path: Path, mlperf_int
         ModelInfo.from_file(text)
     with pytest.raises(ModelError, match="does not exist"):
         ModelInfo.from_file(tmp_path / "absent.tflite")
+
+
+def test_a_cut_off_model_is_one_line_without_the_readers_struct_error(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from deploy_tiny_model import write_tiny_model
+
+    data = write_tiny_model(tmp_path / "whole.tflite", 0).read_bytes()
+    cut = tmp_path / "cut.tflite"
+    for keep in (8, 37, len(data) // 4, len(data) // 2, len(data) - 1):
+        cut.write_bytes(data[:keep])
+        with pytest.raises(ModelError) as err:
+            ModelInfo.from_file(cut)
+        message = str(err.value)
+        assert message.startswith(f"{cut} is truncated or corrupt: it has {keep:,} bytes but its contents")
+        assert "\n" not in message and "struct" not in message and "unpack_from" not in message

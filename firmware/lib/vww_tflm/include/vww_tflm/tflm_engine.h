@@ -19,8 +19,12 @@
 #include <stdint.h>
 
 // The port's main header first: it is how PlatformIO's dependency finder and the port's
-// own Arduino set-up expect to be reached.
+// own Arduino set-up expect to be reached. Outside an Arduino framework (QEMU, the native
+// runner) it stops with "unsupported framework", so those builds define
+// VWW_TFLM_BARE_METAL and compile the same TFLM sources without it.
+#ifndef VWW_TFLM_BARE_METAL
 #include <Chirale_TensorFlowLite.h>
+#endif
 
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_op_resolver.h"

@@ -1,0 +1,1 @@
+"""Fitting the sim cost model to QEMU instruction counts (`hil calibrate`)."""

@@ -1,0 +1,144 @@
+"""Per-layer instruction counts from the real firmware in QEMU, for the cost-model fit.
+
+QEMU with ``-icount shift=0`` counts guest instructions, deterministically; one inference
+of each model gives one count per layer. The counts of CMSIS-NN's int8 kernels depend on
+the layer's shapes (MACs, channels, output size), not on the weights or the input values
+(the loops have no data-dependent branches except the activation clamps), so untrained
+MobileNetV1 variants give the same per-layer counts as trained ones of the same shape;
+that is why the fit can use freshly initialised depth-multiplier variants.
+
+The counts are kept in a JSON file (``--profiles``) so that a fit can be rerun, and
+reviewed, without QEMU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.boards import Board
+from harness.calibration.fit import LayerSample
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+
+class CalibrationError(HarnessError):
+    """The calibration cannot run: no real-firmware QEMU path, a model that does not run, bad data."""
+
+
+def qemu_layer_counts(board: Board, model: Path) -> tuple[list[tuple[int, str, int]], str]:
+    """(index, op, instructions) per layer of one inference of ``model``, and the engine name."""
+    import inspect
+
+    from harness.deploy.api import build_emulator_image
+    from harness.devices import create_device
+    from harness.link.messages import TimerKind
+
+    if "model" not in inspect.signature(build_emulator_image).parameters:
+        raise CalibrationError("the qemu backend cannot build the real firmware for a given model yet "
+                               "(build_emulator_image takes no model)")
+
+    try:
+        device = create_device("qemu", board, model=model)
+    except TypeError as exc:
+        raise CalibrationError(f"the qemu backend cannot run a given model yet ({exc})") from exc
+    with device:
+        info = device.open()
+        if info.engine != "tflm" or info.timer is not TimerKind.INSTRUCTIONS:
+            raise CalibrationError(
+                f"the qemu backend answered engine {info.engine!r} with timer {info.timer.name.lower()}: "
+                "calibration needs the real TFLM firmware counting instructions (-icount shift=0)"
+            )
+        spec = info.inputs[0]
+        device.infer(np.zeros(spec.shape, dtype=spec.dtype.numpy_name), profile=True)
+        layers = device.profile()
+    return [(lt.index, lt.op, int(lt.cycles)) for lt in layers], info.engine
+
+
+def samples_for(model: Path, name: str, counts: Sequence[Sequence[Any]], cpi: float) -> list[LayerSample]:
+    """Join the device's per-layer counts with the model's MACs and output sizes."""
+    from harness.models.tflite_file import ModelInfo
+
+    layers = {layer.index: layer for layer in ModelInfo.from_file(model).layers}
+    out = []
+    for index, op, instructions in counts:
+        layer = layers.get(int(index))
+        if layer is None or layer.op != op:
+            raise CalibrationError(f"{name}: device layer {index} {op} does not match the model's layers")
+        out.append(LayerSample(name, int(index), op, layer.macs, layer.output_elements, instructions * cpi))
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_profiles(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write the per-layer counts: [{name, path, sha256, engine, layers: [[index, op, instr]]}]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": "hil-qemu-layer-counts/1", "models": records}, indent=1))
+
+
+def load_profiles(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CalibrationError(f"cannot read layer counts from {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != "hil-qemu-layer-counts/1":
+        raise CalibrationError(f"{path} is not a layer-count file written by `hil calibrate --save`")
+    return list(data["models"])
+
+
+def mobilenet_variant(alpha: float, folder: Path, resolution: int = 96) -> Path:
+    """An untrained int8 MobileNetV1 of depth multiplier ``alpha`` (built once, then reused)."""
+    path = folder / f"mobilenet-v1-a{alpha:g}-r{resolution}-untrained-int8.tflite"
+    if path.is_file():
+        return path
+    from harness.models.arrays import Arrays
+    from harness.models.convert import convert_int8
+    from harness.models.mobilenet import ArchConfig, build_mobilenet_v1
+
+    arch = ArchConfig(alpha=alpha, resolution=resolution)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(16, resolution, resolution, 3), dtype=np.uint8)
+    data = convert_int8(build_mobilenet_v1(arch, seed=0, batch_size=1), arch,
+                        Arrays(images, np.zeros(16, np.int64)))
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def default_models(alphas: Sequence[float], variant_dir: Path) -> list[tuple[str, Path]]:
+    """The zoo's int8 models that are present, the MLPerf reference, and the MobileNet variants."""
+    from harness.models.zoo import entry_file, list_zoo
+    from harness.paths import reference_models_dir
+
+    out: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for entry in list_zoo():
+        if entry.format != "tflite-int8":
+            continue
+        try:
+            path = entry_file(entry)
+        except HarnessError as exc:
+            log.info("zoo model %s skipped: %s", entry.name, exc)
+            continue
+        out.append((entry.name, path))
+        seen.add(sha256_of(path))
+    ref = reference_models_dir()
+    if ref is not None and (ref / "mlperf_tiny_vww_96_int8.tflite").is_file():
+        path = ref / "mlperf_tiny_vww_96_int8.tflite"
+        if sha256_of(path) not in seen:
+            out.append(("mlperf-vww-96-reference", path))
+    for alpha in alphas:
+        out.append((f"mobilenet-v1-a{alpha:g}-untrained", mobilenet_variant(alpha, variant_dir)))
+    return out

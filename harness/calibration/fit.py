@@ -1,0 +1,132 @@
+"""Fitting the sim's per-op cost coefficients to per-layer cycles derived from QEMU.
+
+The sim estimates one op's cycles as
+
+    MAC ops (conv, depthwise, fully connected):  a_op x MACs + b_op x output elements + c
+    other ops:                                   b_op x output elements + c
+
+(:meth:`harness.boards.CostModel.op_cycles`). The ``b_op`` term on MAC ops is the
+per-output requantisation and loop set-up, which dominates the thin layers of small depth
+multipliers; ``c`` is the interpreter's per-op overhead, shared by all ops.
+
+The fit is a non-negative least-squares fit of the *relative* error of each layer (every
+row divided by the layer's measured cycles), because the figure of merit is the median
+relative error per layer and per model: an absolute fit would be decided by the few
+largest convolutions alone. Ops absent from the data keep the profile's prior values.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass(frozen=True)
+class LayerSample:
+    """One layer of one model with the cycles QEMU's instruction count implies for it."""
+
+    model: str
+    index: int
+    op: str
+    macs: int
+    output_elements: int
+    cycles: float  # QEMU instructions x the board's CPI
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """The cost model's free figures (see the module docstring for the formula)."""
+
+    cycles_per_mac: dict[str, float]
+    cycles_per_output_element: dict[str, float]
+    default_cycles_per_output_element: float
+    per_op_overhead_cycles: float
+
+    def op_cycles(self, op: str, macs: int, output_elements: int) -> float:
+        if op in self.cycles_per_mac and macs > 0:
+            per_out = self.cycles_per_output_element.get(op, 0.0)
+            work = self.cycles_per_mac[op] * macs + per_out * output_elements
+        else:
+            per = self.cycles_per_output_element.get(op, self.default_cycles_per_output_element)
+            work = per * output_elements
+        return work + self.per_op_overhead_cycles
+
+
+@dataclass(frozen=True)
+class ModelError:
+    """How far the cost model is from the QEMU-derived cycles on one model."""
+
+    model: str
+    layers: int
+    median_layer_error: float  # median over layers of |estimate - derived| / derived
+    total_error: float  # |sum of estimates - sum derived| / sum derived
+    derived_cycles: float
+    estimated_cycles: float
+
+
+@dataclass
+class FitResult:
+    coefficients: Coefficients
+    before: list[ModelError] = field(default_factory=list)
+    after: list[ModelError] = field(default_factory=list)
+
+
+def _is_mac(op: str, s: LayerSample) -> bool:
+    return op in MAC_OPS and s.macs > 0
+
+
+def fit(samples: Sequence[LayerSample], prior: Coefficients) -> FitResult:
+    """The non-negative fit of the coefficients to ``samples``, with errors before and after."""
+    from scipy.optimize import nnls
+
+    rows = [s for s in samples if s.cycles > 0]
+    if not rows:
+        raise ValueError("no layers with a positive cycle count to fit")
+    cols: list[tuple[str, str]] = []
+    for s in rows:
+        keys = [(s.op, "mac"), (s.op, "out")] if _is_mac(s.op, s) else [(s.op, "out")]
+        cols.extend(k for k in keys if k not in cols)
+    cols.append(("*", "overhead"))
+    index = {k: i for i, k in enumerate(cols)}
+    a = np.zeros((len(rows), len(cols)))
+    y = np.ones(len(rows))
+    for r, s in enumerate(rows):
+        w = 1.0 / s.cycles
+        if _is_mac(s.op, s):
+            a[r, index[(s.op, "mac")]] = s.macs * w
+        a[r, index[(s.op, "out")]] = s.output_elements * w
+        a[r, index[("*", "overhead")]] = w
+    scale = np.maximum(np.abs(a).max(axis=0), 1e-300)  # column scaling keeps NNLS well conditioned
+    x, _ = nnls(a / scale, y, maxiter=50 * len(cols))
+    x = x / scale
+    per_mac = dict(prior.cycles_per_mac)
+    per_out = dict(prior.cycles_per_output_element)
+    for (op, kind), value in zip(cols, x, strict=True):
+        if kind == "mac":
+            per_mac[op] = float(value)
+        elif kind == "out":
+            per_out[op] = float(value)
+    coeffs = Coefficients(per_mac, per_out, prior.default_cycles_per_output_element,
+                          float(x[index[("*", "overhead")]]))
+    return FitResult(coeffs, model_errors(rows, prior), model_errors(rows, coeffs))
+
+
+def model_errors(samples: Iterable[LayerSample], coeffs: Coefficients) -> list[ModelError]:
+    """Per model: median relative layer error and the error of the whole inference."""
+    by_model: dict[str, list[LayerSample]] = {}
+    for s in samples:
+        if s.cycles > 0:
+            by_model.setdefault(s.model, []).append(s)
+    out = []
+    for name, layers in by_model.items():
+        est = [coeffs.op_cycles(s.op, s.macs, s.output_elements) for s in layers]
+        rel = [abs(e - s.cycles) / s.cycles for e, s in zip(est, layers, strict=True)]
+        derived = sum(s.cycles for s in layers)
+        out.append(ModelError(name, len(layers), statistics.median(rel), abs(sum(est) - derived) / derived,
+                              derived, sum(est)))
+    return out

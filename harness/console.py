@@ -1,0 +1,305 @@
+"""How the console looks, decided in one place: progress bars, tables and error lines.
+
+Every command draws its progress, summaries and errors through this module so that one
+rule holds everywhere: on a terminal the user gets rich's live bars (with the rates that
+matter for the job: images per second, accuracy, errors, mismatches, resends), tables and
+a red error line; when the output is not a terminal, when ``CI`` is set, or with
+``--quiet``, the output is plain text with no bars, no colour and no control codes, so CI
+logs and pipes stay readable and diffable.
+
+The CLI calls :func:`configure` once with the global settings (``--quiet``, ``-v``);
+library code then asks for a bar with :func:`progress` and never decides for itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    """What the command line asked for; read by every bar and error line."""
+
+    quiet: bool = False
+    verbose: int = 0
+
+
+_settings = Settings()
+
+
+def configure(*, quiet: bool = False, verbose: int = 0) -> None:
+    """Set the global console settings (the CLI calls this once, after parsing)."""
+    _settings.quiet = quiet
+    _settings.verbose = verbose
+
+
+def settings() -> Settings:
+    return _settings
+
+
+def is_plain(stream: TextIO | None = None) -> bool:
+    """True when ``stream`` must get plain text: ``--quiet``, ``CI`` set, or not a terminal."""
+    if _settings.quiet or os.environ.get("CI"):
+        return True
+    stream = stream if stream is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return not (callable(isatty) and isatty())
+    except ValueError:  # a closed stream
+        return True
+
+
+def make_console(stream: TextIO | None = None) -> Console:
+    """A rich Console on ``stream`` (default stderr) that obeys the plain-output rule."""
+    stream = stream if stream is not None else sys.stderr
+    if is_plain(stream):
+        return Console(
+            file=stream, force_terminal=False, no_color=True, color_system=None,
+            highlight=False, emoji=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+    return Console(file=stream, highlight=False, soft_wrap=True)
+
+
+# --- progress ------------------------------------------------------------------------
+
+
+class RateColumn(ProgressColumn):
+    """Items per second in the task's own unit (``12.3 img/s``)."""
+
+    def render(self, task: Task) -> Text:
+        unit = str(task.fields.get("unit", "items"))
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text(f"- {unit}/s", style="progress.data.speed")
+        return Text(f"{speed:.1f} {unit}/s", style="progress.data.speed")
+
+
+class StatsColumn(ProgressColumn):
+    """The job's own figures (``acc 93.1%  errors 0  mismatches 0``), in the order given."""
+
+    def render(self, task: Task) -> Text:
+        stats: dict[str, Any] = task.fields.get("stats") or {}
+        return Text("  ".join(f"{k} {v}" for k, v in stats.items()), style="cyan")
+
+
+def _columns() -> list[ProgressColumn]:
+    return [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        StatsColumn(),
+    ]
+
+
+#: the live display every bar draws into while one is open (rich allows one at a time)
+_live: Progress | None = None
+
+
+class Bar:
+    """One progress bar; draws nothing in plain or quiet mode but still counts.
+
+    Use as a context manager, or call :meth:`close` on every path (the bench closes it
+    before writing the interrupted manifest).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        total: int | None,
+        *,
+        unit: str = "items",
+        completed: int = 0,
+        console: Console | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        global _live
+        self.description = description
+        self.total = total
+        self.unit = unit
+        self.completed = completed
+        self.stats: dict[str, Any] = {}
+        self._start_count = completed
+        self._t0 = time.monotonic()
+        if enabled is None:
+            if _live is not None:  # the outer bar already decided for the whole display
+                enabled = True
+            elif console is not None:
+                enabled = console.is_terminal and not _settings.quiet
+            else:
+                enabled = not _settings.quiet and not is_plain(sys.stderr)
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._closed = False
+        self._owner = False
+        if enabled:
+            if _live is None:
+                # rich allows one live display at a time: a bar opened inside another (a
+                # sweep's training runs) becomes a second line of the same display
+                con = console if console is not None else make_console(sys.stderr)
+                _live = Progress(*_columns(), console=con, transient=False)
+                _live.start()
+                self._owner = True
+            self._progress = _live
+            self._task = _live.add_task(description, total=total, completed=completed, unit=unit, stats={})
+
+    @property
+    def drawing(self) -> bool:
+        """True when a live bar is on screen (terminal, not quiet, not CI)."""
+        return self._progress is not None
+
+    def advance(self, n: int = 1, **stats: Any) -> None:
+        """Count ``n`` more items and, optionally, replace the shown figures."""
+        self.completed += n
+        if stats:
+            self.stats.update(stats)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=n, stats=dict(self.stats))
+
+    def set_total(self, total: int | None) -> None:
+        """Give the bar its length once it is known (Keras knows its steps only at the start)."""
+        self.total = total
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
+
+    def set_stats(self, **stats: Any) -> None:
+        self.stats.update(stats)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, stats=dict(self.stats))
+
+    def close(self) -> None:
+        """Stop drawing (idempotent) and log one line with the count and rate."""
+        global _live
+        if self._progress is not None:
+            if self._owner:
+                self._progress.stop()
+                _live = None
+            elif self._task is not None:
+                self._progress.remove_task(self._task)  # an inner bar leaves the outer one alone
+            self._progress = None
+        if not self._closed:
+            self._closed = True
+            elapsed = time.monotonic() - self._t0
+            done = self.completed - self._start_count
+            rate = done / elapsed if elapsed > 0 else 0.0
+            extra = "".join(f" {k} {v}" for k, v in self.stats.items())
+            log.info("%s: %d %s in %.1f s (%.1f %s/s)%s",
+                     self.description, done, self.unit, elapsed, rate, self.unit, extra)  # fmt: skip
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def progress(
+    description: str,
+    total: int | None = None,
+    *,
+    unit: str = "items",
+    completed: int = 0,
+    console: Console | None = None,
+    enabled: bool | None = None,
+) -> Bar:
+    """A progress bar for ``total`` items (``None``: unknown length) in ``unit``.
+
+    ``enabled=None`` follows the rule of the module: a bar only on a terminal, without
+    ``CI`` and without ``--quiet``.
+    """
+    return Bar(description, total, unit=unit, completed=completed, console=console, enabled=enabled)
+
+
+def percent(value: float | None) -> str:
+    """An accuracy for a bar's figures (``-`` before the first result)."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+    """A table of ``rows``; numbers are right-aligned by the caller's formatting."""
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for name in columns:
+        t.add_column(name)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
+
+
+def print_table(t: Table, *, stream: TextIO | None = None, console: Console | None = None) -> None:
+    """Print a table to stdout (plain text without colour when stdout is not a terminal)."""
+    con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
+    con.print(t)
+
+
+def print_block(text: str, *, title: str | None = None, stream: TextIO | None = None,
+                console: Console | None = None) -> None:
+    """Print a pre-formatted block (a run summary): in a panel on a terminal, as-is otherwise."""
+    con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
+    if not con.is_terminal:
+        con.file.write(text if text.endswith("\n") else text + "\n")
+        return
+    from rich.panel import Panel
+
+    # wrap inside the panel (never crop: a summary line cut short hides its unit or source)
+    con.print(Panel(Text(text.rstrip("\n"), overflow="fold"), title=title, expand=False), soft_wrap=False)
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def print_error(
+    prog: str,
+    exc: BaseException,
+    *,
+    verbose: int | None = None,
+    console: Console | None = None,
+) -> None:
+    """Report a user's error as one line: red on a terminal, ``prog: error: ...`` otherwise.
+
+    The traceback is shown only with ``-vv``: a wrong port is a user's mistake, not a bug.
+    """
+    verbose = _settings.verbose if verbose is None else verbose
+    con = console if console is not None else make_console(sys.stderr)
+    line = f"{prog}: error: {exc}"
+    if verbose >= 2:
+        if con.is_terminal:
+            from rich.traceback import Traceback
+
+            con.print(Traceback.from_exception(type(exc), exc, exc.__traceback__))
+        else:
+            con.file.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    if con.is_terminal:
+        con.print(Text(line, style="bold red"), soft_wrap=True)
+    else:
+        con.file.write(line + "\n")
+        con.file.flush()

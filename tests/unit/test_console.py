@@ -1,0 +1,215 @@
+"""The console: rich bars and a red error line on a terminal, plain text everywhere else.
+
+Rendering is checked on rich's own recording console forced to be a terminal, and the
+end-to-end rule (no bar with ``--quiet``, a bar without it) on a real pseudo-terminal
+around a real ``hil bench`` child on the fake backend.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bench_fakes import UNIT_DIR, make_image_folder, tiny_model
+from rich.console import Console
+
+from harness import console
+from harness.errors import LinkError
+
+ESC = "\x1b"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class FakeTty(io.StringIO):
+    """A text stream that claims to be a terminal (for the CI rule, which must win)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("CI", raising=False)
+    console.configure()
+    yield
+    console.configure()
+
+
+def terminal() -> Console:
+    return Console(record=True, force_terminal=True, width=140, color_system="truecolor")
+
+
+def _raised(exc: Exception) -> Exception:
+    try:
+        raise exc
+    except Exception as caught:  # noqa: BLE001 - we want the traceback attached
+        return caught
+
+
+def test_plain_when_the_stream_is_not_a_terminal() -> None:
+    assert console.is_plain(io.StringIO())
+    assert not console.is_plain(FakeTty())
+    out = io.StringIO()
+    con = console.make_console(out)
+    assert not con.is_terminal
+    console.print_error("hil bench", LinkError("no port /dev/ttyX"), console=con)
+    assert out.getvalue() == "hil bench: error: no port /dev/ttyX\n"
+
+
+def test_ci_makes_even_a_terminal_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    tty = FakeTty()
+    assert console.is_plain(tty)
+    con = console.make_console(tty)
+    console.print_table(console.table(["board", "acc"], [["nano33", "93.1%"]]), console=con)
+    console.print_error("hil bench", LinkError("[bold]no port[/]"), console=con)
+    text = tty.getvalue()
+    assert ESC not in text
+    assert "nano33" in text and "93.1%" in text
+    assert text.splitlines()[-1] == "hil bench: error: [bold]no port[/]"  # markup not interpreted
+
+
+def test_no_bar_is_drawn_where_output_is_plain(capsys: pytest.CaptureFixture[str]) -> None:
+    with console.progress("bench", 3, unit="img") as bar:  # pytest's capture is not a tty
+        assert not bar.drawing
+        for _ in range(3):
+            bar.advance(1, acc="100.0%")
+    assert bar.completed == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_progress_counts_and_shows_the_rates_that_matter() -> None:
+    con = terminal()
+    bar = console.progress("nano33/sim", 10, unit="img", completed=4, console=con)
+    assert bar.drawing
+    for i in range(6):
+        bar.advance(1, acc=console.percent((i + 1) / 6), errors=0, mismatches=1, resends=2)
+    bar.close()
+    bar.close()  # idempotent: the bench closes on every path
+    text = con.export_text()
+    assert "nano33/sim" in text
+    assert "10/10" in text
+    assert "img/s" in text
+    assert "acc 100.0%  errors 0  mismatches 1  resends 2" in text
+
+
+def test_quiet_hides_the_bar_even_on_a_terminal() -> None:
+    console.configure(quiet=True)
+    con = terminal()
+    with console.progress("bench", 2, console=con) as bar:
+        bar.advance(2)
+    assert not bar.drawing and bar.completed == 2
+    assert con.export_text() == ""
+
+
+def test_an_inner_bar_shares_the_outer_display() -> None:
+    """A sweep's training bars open inside the sweep's bar; rich allows one live display."""
+    con = terminal()
+    with console.progress("sweep", 2, unit="point", console=con) as outer:
+        for _ in range(2):
+            with console.progress("train", 5, unit="batch") as inner:
+                assert inner.drawing
+                inner.advance(5)
+            outer.advance(1, failed=0)
+    assert "2/2" in con.export_text()
+    with console.progress("again", 1, console=con) as bar:  # the display was released
+        bar.advance(1)
+
+
+def test_error_is_one_red_line_on_a_terminal() -> None:
+    con = terminal()
+    exc = _raised(LinkError("no answer from /dev/ttyACM0"))
+    console.print_error("hil bench", exc, verbose=1, console=con)
+    styled = con.export_text(styles=True, clear=False)
+    plain = con.export_text()
+    assert plain == "hil bench: error: no answer from /dev/ttyACM0\n"
+    assert "Traceback" not in plain
+    assert ESC + "[" in styled and "31" in ANSI.findall(styled)[0]  # red
+
+
+def test_traceback_only_with_vv() -> None:
+    exc = _raised(LinkError("no answer"))
+    out = io.StringIO()
+    console.print_error("hil bench", exc, verbose=2, console=console.make_console(out))
+    text = out.getvalue()
+    assert text.startswith("Traceback (most recent call last):")
+    assert "_raised" in text
+    assert text.splitlines()[-1] == "hil bench: error: no answer"
+    con = terminal()
+    console.print_error("hil bench", exc, verbose=2, console=con)
+    shown = con.export_text()
+    assert "Traceback" in shown and shown.rstrip().endswith("hil bench: error: no answer")
+
+
+def _bench_on_a_pty(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    """``hil bench`` on the fake backend with stdout and stderr on a real pseudo-terminal."""
+    data = make_image_folder(tmp_path / "data", 6)
+    model = tiny_model(tmp_path)
+    code = (
+        f"import sys; sys.path.insert(0, {str(UNIT_DIR)!r}); import bench_fakes\n"
+        "from harness.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update(BENCH_FAKE_DELAY_S="0.05", COLUMNS="160", TERM="xterm-256color")
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, "bench", "--backend", "fake", "--model", str(model),
+         "--data", str(data), "--out", str(tmp_path / "runs"), *extra],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the pty
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif child.poll() is not None:
+                break
+        rc = child.wait(timeout=30)
+    finally:
+        os.close(master)
+        if child.poll() is None:
+            child.kill()
+    return rc, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_hil_bench_quiet_on_a_terminal_prints_no_bar(tmp_path: Path) -> None:
+    rc, text = _bench_on_a_pty(tmp_path, "--quiet")
+    assert rc == 0, text
+    assert "img/s" not in text and ESC not in text and "╭" not in text
+    assert "run folder: " in text
+
+
+def test_hil_bench_on_a_terminal_draws_the_bar(tmp_path: Path) -> None:
+    rc, text = _bench_on_a_pty(tmp_path)
+    assert rc == 0, text
+    assert "img/s" in text and "6/6" in ANSI.sub("", text)
+    assert "acc " in text and "mismatches" in text
+    assert "╭" in text and "images" in text  # the summary in a panel
+
+
+def test_quiet_is_plain_everywhere() -> None:
+    console.configure(quiet=True)
+    tty = FakeTty()
+    assert console.is_plain(tty)
+    console.print_block("images   4 measured\n", title="run", console=console.make_console(tty))
+    console.print_error("hil bench", LinkError("no port"), console=console.make_console(tty))
+    assert tty.getvalue() == "images   4 measured\nhil bench: error: no port\n"
