@@ -86,7 +86,7 @@ def measured_stack() -> int | None:
 
     if shutil.which("qemu-system-arm") is None:
         return None
-    with create_device("qemu", load_board("nano33")) as dev:
+    with create_device("qemu", load_board("nano33"), test_double=True) as dev:
         spec = dev.info.inputs[0]
         dev.infer(np.zeros(spec.shape, np.int8), warmups=1, repeats=2, profile=True)
         dev.profile()

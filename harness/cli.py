@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "harness.report.cli",
     "harness.boards_cli",
     "harness.calibration.cli",
+    "harness.serve",
 )
 
 

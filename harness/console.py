@@ -91,6 +91,8 @@ class RateColumn(ProgressColumn):
     """Items per second in the task's own unit (``12.3 img/s``)."""
 
     def render(self, task: Task) -> Text:
+        if task.fields.get("status"):
+            return Text("")
         unit = str(task.fields.get("unit", "items"))
         speed = task.finished_speed or task.speed
         if speed is None:
@@ -106,11 +108,18 @@ class StatsColumn(ProgressColumn):
         return Text("  ".join(f"{k} {v}" for k, v in stats.items()), style="cyan")
 
 
+class CountColumn(MofNCompleteColumn):
+    """``12/40`` for a bar; nothing for a status line, whose work has no count."""
+
+    def render(self, task: Task) -> Text:
+        return Text("") if task.fields.get("status") else super().render(task)
+
+
 def _columns() -> list[ProgressColumn]:
     return [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        CountColumn(),
         RateColumn(),
         TimeElapsedColumn(),
         StatsColumn(),
@@ -242,6 +251,101 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+# --- status lines (work of unknown length) ---------------------------------------------
+
+
+class Status:
+    """A pulsing line for work with no count (a firmware build), and its outcome.
+
+    It draws into the same live display as the bars, so a build started inside a
+    nightly's bar is a second line of that display rather than a second live display,
+    which rich refuses. In plain or quiet mode it draws nothing and logs its start and
+    its outcome with the time taken (``-v`` shows them), so CI logs keep one line per
+    error and nothing else.
+    """
+
+    def __init__(self, message: str, *, console: Console | None = None, enabled: bool | None = None) -> None:
+        global _live
+        self.message = message
+        self.step: str | None = None
+        self.ok: bool | None = None
+        self._t0 = time.monotonic()
+        if enabled is None:
+            if _live is not None:
+                enabled = True
+            elif console is not None:
+                enabled = console.is_terminal and not _settings.quiet
+            else:
+                enabled = not _settings.quiet and not is_plain(sys.stderr)
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._owner = False
+        self._closed = False
+        log.info("%s...", message)
+        if enabled:
+            if _live is None:
+                con = console if console is not None else make_console(sys.stderr)
+                _live = Progress(*_columns(), console=con, transient=False)
+                _live.start()
+                self._owner = True
+            self._progress = _live
+            self._task = _live.add_task(f"{message}...", total=None, status=True, stats={})
+
+    @property
+    def drawing(self) -> bool:
+        """True when the line is on screen (terminal, not quiet, not CI)."""
+        return self._progress is not None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def update(self, step: str) -> None:
+        """Say which step the work is at (``compiling``, ``linking``) after its message."""
+        self.step = step
+        log.info("%s: %s...", self.message, step)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=f"{self.message}: {step}...")
+
+    def close(self, ok: bool = True) -> None:
+        """End the line with its outcome and time taken (idempotent)."""
+        global _live
+        if self._closed:
+            return
+        self._closed = True
+        self.ok = ok
+        at = f" at {self.step}" if self.step and not ok else ""
+        outcome = f"{'done' if ok else 'failed'}{at} in {self.elapsed:.1f} s"
+        if self._progress is not None and self._task is not None:
+            if self._owner:
+                # the owner's line stays on screen, finished, with its outcome
+                self._progress.update(self._task, description=f"{self.message}: {outcome}",
+                                      total=1, completed=1)  # fmt: skip
+                self._progress.stop()
+                _live = None
+            else:
+                self._progress.remove_task(self._task)
+            self._progress = None
+        log.info("%s: %s", self.message, outcome)
+
+    def __enter__(self) -> Status:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close(ok=et is None)
+
+
+def status(message: str, *, console: Console | None = None, enabled: bool | None = None) -> Status:
+    """A status line for work of unknown length, e.g. ``status("building qemu image for
+    vww-default (cached: no)")``; use it as a context manager so a failure is shown as one.
+
+    ``enabled=None`` follows the rule of the module, like :func:`progress`.
+    """
+    return Status(message, console=console, enabled=enabled)
+
+
 # --- tables ----------------------------------------------------------------------------
 
 
@@ -261,17 +365,84 @@ def print_table(t: Table, *, stream: TextIO | None = None, console: Console | No
     con.print(t)
 
 
-def print_block(text: str, *, title: str | None = None, stream: TextIO | None = None,
-                console: Console | None = None) -> None:
-    """Print a pre-formatted block (a run summary): in a panel on a terminal, as-is otherwise."""
+def plain_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> str:
+    """``rows`` as aligned plain text: a header, then one line per row, columns two spaces
+    apart, never cut or wrapped, so a CI log or a pipe keeps every figure whole and greppable."""
+    cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(len(columns))]
+    lines = [title] if title else []
+    for r in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def print_rows(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    stream: TextIO | None = None,
+    console: Console | None = None,
+) -> None:
+    """A table of ``rows`` on stdout: rich on a terminal, :func:`plain_rows` text otherwise.
+
+    Cells fold rather than crop on a narrow terminal: a figure cut short loses its unit.
+    """
+    rows = [list(r) for r in rows]
+    con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
+    if not con.is_terminal:
+        con.file.write(plain_rows(columns, rows, title=title))
+        con.file.flush()
+        return
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for name in columns:
+        t.add_column(name, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    con.print(t)
+
+
+def print_lines(
+    lines: Iterable[str], *, stream: TextIO | None = None, console: Console | None = None
+) -> None:
+    """Notes under a table (each latency source once), as text with no markup."""
+    con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
+    for line in lines:
+        if con.is_terminal:
+            con.print(Text(line, style="dim"))
+        else:
+            con.file.write(line + "\n")
+    con.file.flush()
+
+
+def fields_of(text: str) -> list[tuple[str, str]]:
+    """Lines of ``label   value`` text (a run summary) as (label, value) pairs."""
+    pairs = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        label, _, value = line.strip().partition(" ")
+        pairs.append((label, value.strip()))
+    return pairs
+
+
+def print_summary(text: str, *, title: str | None = None, stream: TextIO | None = None,
+                  console: Console | None = None) -> None:
+    """A labelled summary (``hil bench``'s summary.txt): a two-column table on a terminal,
+    the text byte for byte otherwise, so a pipe or CI log gets exactly the saved file."""
     con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
     if not con.is_terminal:
         con.file.write(text if text.endswith("\n") else text + "\n")
+        con.file.flush()
         return
-    from rich.panel import Panel
+    from rich import box
 
-    # wrap inside the panel (never crop: a summary line cut short hides its unit or source)
-    con.print(Panel(Text(text.rstrip("\n"), overflow="fold"), title=title, expand=False), soft_wrap=False)
+    t = Table(title=title, show_header=False, box=box.ROUNDED, title_justify="left")
+    t.add_column("field", style="bold", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    for label, value in fields_of(text):
+        t.add_row(label, value)
+    con.print(t)
 
 
 # --- errors ----------------------------------------------------------------------------

@@ -106,6 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="first build the firmware for --model with PlatformIO and upload it to the real board "
         "(implies --backend serial; the device must then report that model's sha256)",
     )
+    p.add_argument(
+        "--watchdog", type=float, default=60.0, metavar="S",
+        help="fail the run when the link makes no progress for S seconds; rows so far are kept "
+        "and the message says how to resume (default: 60)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
 
@@ -139,6 +144,7 @@ def request_from_args(args: argparse.Namespace, model: str | None) -> BenchReque
         board=args.board, backend=args.backend, protocol=args.protocol, model=model, data=args.data,
         split=args.split, limit=args.limit, threshold=args.threshold, warmups=args.warmups,
         repeats=args.repeats, out_dir=args.out, resume=args.resume, port=args.port, baud=args.baud,
+        watchdog=args.watchdog,
     )
 
 
@@ -161,8 +167,8 @@ def handle(args: argparse.Namespace) -> int:
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code
-    # a panel on a terminal, the summary.txt text byte for byte otherwise
-    console.print_block((folder / SUMMARY_NAME).read_text(encoding="utf-8"), title=folder.name)
+    # a table on a terminal, the summary.txt text byte for byte otherwise
+    console.print_summary((folder / SUMMARY_NAME).read_text(encoding="utf-8"), title=folder.name)
     print(f"run folder: {folder}")
     metrics = RunFolder(folder).read_manifest().get("metrics") or {}
     n, n_ok = int(metrics.get("n") or 0), int(metrics.get("n_ok") or 0)

@@ -16,6 +16,8 @@ from harness.errors import ConfigError
 from harness.link.protocol import Protocol
 
 DEFAULT_BOARD = "nano33"
+#: Seconds without progress on the link after which a run fails (``--watchdog``).
+DEFAULT_WATCHDOG_S = 60.0
 
 
 def default_backend(port: str | None) -> str:
@@ -56,6 +58,7 @@ class BenchRequest:
     resume: str | None = None
     port: str | None = None
     baud: int | None = None
+    watchdog: float = DEFAULT_WATCHDOG_S
 
     def resolved(self) -> BenchRequest:
         """This request with backend and warm-ups decided and every value checked."""
@@ -74,6 +77,8 @@ class BenchRequest:
             raise ConfigError(f"--baud must be a positive rate, not {self.baud}")
         if not self.board:
             raise ConfigError("--board must name a board profile")
+        if not self.watchdog > 0:
+            raise ConfigError(f"--watchdog must be a positive number of seconds, not {self.watchdog}")
         return replace(self, backend=backend, warmups=warmups, protocol=protocol)
 
     def to_dict(self) -> dict[str, Any]:

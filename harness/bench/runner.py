@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,22 +32,29 @@ from harness.bench.store import (
     RunFolder,
     iter_column,
     resume_command,
+    retryable_row,
     utc_now,
     writer_record,
 )
 from harness.bench.summary import format_summary
 from harness.boards import Board
 from harness.devices.base import Device, DeviceInfo
-from harness.errors import EXIT_INTERRUPTED, DataError, DeviceError, HarnessError, ModelError
-from harness.link.protocol import TensorSpec
+from harness.errors import EXIT_INTERRUPTED, DataError, DeviceError, HarnessError, LinkError, ModelError
+from harness.link.protocol import LinkStats, ResendBudgetExceeded, TensorSpec, Watchdog
 from harness.models.tflite_file import ModelInfo
-from harness.units import estimated_us, latency_basis
+from harness.units import LatencyBasis, cost_model_source, estimated_us, latency_basis
 
 log = logging.getLogger(__name__)
 
 #: engines that are not a model running anywhere (protocol test doubles): never benchmark them
 REFUSED_ENGINES = frozenset({"test-double"})
 HOST_REFERENCE_TIMEOUT_S = 120.0
+#: The watchdog when neither the settings nor the run's request say (BenchRequest's default).
+DEFAULT_WATCHDOG_S = 60.0
+
+
+class LinkTooNoisy(LinkError):
+    """The link needed more resends per image than the run's budget, for too long."""
 
 
 class BenchInterrupted(HarnessError):
@@ -70,6 +78,18 @@ class BenchSettings:
     split: str | None = None
     limit: int | None = None
     person_index: int | None = None
+    #: seconds without progress before the run fails; None: the request's (run.json), else 60
+    watchdog_s: float | None = None
+    #: resends one image may cost before it becomes an error row; None: 4 x its frames, at least 16
+    image_resend_budget: int | None = None
+    #: average resends per image over the last ``run_window_images`` images that stop the run;
+    #: None: the frames one image takes (the link resends as much as it sends: half its capacity)
+    run_resends_per_image: float | None = None
+    run_window_images: int = 20
+    #: fewer resends than this in the window never stop a run (a few unlucky images are noise)
+    run_min_resends: int = 40
+    #: nor fewer images: one image past its own budget is an error row, not a verdict on the link
+    run_min_images: int = 5
 
     def to_dict(self, person_index: int) -> dict[str, Any]:
         return {
@@ -98,12 +118,30 @@ def person_index_for(outputs: tuple[TensorSpec, ...], given: int | None, label: 
     raise ModelError(f"{label}: first output has {n} values; a VWW model has 1 or 2 (give the person index)")
 
 
+#: Why the model check cannot be made over EEMBC; stored in run.json as ``model_check``.
+EEMBC_NO_HASH = "skipped: an EEMBC device reports no model hash (the protocol has no command for it)"
+
+
+#: What run.json says in place of the memory figures and the per-layer profile over EEMBC.
+EEMBC_UNAVAILABLE = "unavailable: the EEMBC protocol has no command for it"
+
+
+def model_check(info: DeviceInfo) -> str:
+    """How the device's model was checked against the run's, in words for run.json."""
+    if info.protocol == "eembc" and not info.model_sha256:
+        return EEMBC_NO_HASH
+    return "sha256 reported by the device matches the model's"
+
+
 def check_device(info: DeviceInfo, model: ModelInfo) -> None:
     """Refuse devices whose numbers would not be benchmark results of this model."""
     if info.engine in REFUSED_ENGINES:
         raise DeviceError(
             f"device engine is {info.engine!r}: a protocol test double, not a model; refusing to benchmark it"
         )
+    if info.protocol == "eembc" and not info.model_sha256:
+        log.info("model check %s", EEMBC_NO_HASH)
+        return
     if info.model_sha256.lower() != model.sha256.lower():
         raise DeviceError(
             f"device runs model sha256 {info.model_sha256}, expected {model.sha256} ({model.label}); "
@@ -160,6 +198,22 @@ class Runner:
         self._journal = Journal(folder)
         self._writer = RowWriter(folder.path)
         self.log_sink = log_sink
+        self.watchdog = Watchdog(self._watchdog_limit())
+        self.image_budget = 16
+        self.run_budget = 2.0
+        #: link counters of the run's earlier sessions (a resumed run adds to them)
+        self._link_before = {
+            k: int(v) for k, v in ((self.manifest.get("link") or {}).get("counters") or {}).items()
+            if isinstance(v, int) and not isinstance(v, bool)
+        }
+        #: (time, resends) after each image of this session, for the run's resend budget
+        self._resend_window: deque[tuple[float, int]] = deque(maxlen=settings.run_window_images + 1)
+
+    def _watchdog_limit(self) -> float:
+        if self.settings.watchdog_s is not None:
+            return float(self.settings.watchdog_s)
+        stored = (self.manifest.get("request") or {}).get("watchdog")
+        return float(stored) if isinstance(stored, int | float) and stored > 0 else DEFAULT_WATCHDOG_S
 
     # -- resume --------------------------------------------------------------------------
     def _take_existing(self) -> None:
@@ -173,13 +227,19 @@ class Runner:
         seqs = [s for s in iter_column(table, "seq") if s is not None]
         self._seq = max(seqs) + 1 if seqs else 0
         for row in self._journal.recover():
-            if row.get("image_id") in self._done:
+            if row.get("image_id") in self._done or retryable_row(row):
                 continue
             self._remember(row["image_id"], row)
             self._writer.add(row)
             self._seq = max(self._seq, int(row.get("seq", -1)) + 1)
         self._writer.flush()
         self._journal.clear()
+        # the errors of rows the link lost go: those images are measured again now
+        self.errors = [e for e in self.errors if not self._lost_to_link(e)]
+
+    def _lost_to_link(self, error: str) -> bool:
+        image_id, sep, message = error.partition(": ")
+        return bool(sep) and message.startswith("link: ") and image_id not in self._done
 
     def _remember(self, image_id: str, row: dict[str, Any]) -> None:
         self._done.add(image_id)
@@ -196,6 +256,7 @@ class Runner:
     # -- manifest ------------------------------------------------------------------------
     def _base_manifest(self, info: DeviceInfo) -> dict[str, Any]:
         m = dict(self.manifest)
+        latency = self._latency_block(info)
         m.update({
             "schema_version": SCHEMA_VERSION,
             "run_id": self.folder.run_id,
@@ -206,6 +267,9 @@ class Runner:
             "backend": self.backend,
             "port": self.device.port_url,
             "device": info.to_dict(),
+            # what an emulator's firmware was built from: TFLM tree version and checksum,
+            # cache key, ELF sizes (empty for the sim and real boards)
+            "firmware": dict(getattr(self.device, "firmware", None) or {}),
             "model": mb.model_dict(self.model),
             "dataset": {
                 "path": str(self.dataset.root), "name": self.dataset.name, "sha256": self.dataset.sha256,
@@ -218,8 +282,9 @@ class Runner:
                 "pixel": self.preprocess.convention,
                 "quantisation": {"scale": self.preprocess.scale, "zero_point": self.preprocess.zero_point},
             },
-            "latency_source": info.latency_source,
-            "latency": latency_basis(info.timer.name, self.board).to_dict(),
+            "latency_source": "estimated" if latency["estimated"] else info.latency_source,
+            "latency": latency,
+            "model_check": model_check(info),
             "host": mb.host(),
             "writer": writer_record(),  # lets a later reader tell a killed run (store.mark_if_abandoned)
             "versions": mb.versions(),
@@ -227,6 +292,17 @@ class Runner:
         m.setdefault("profile", [])
         m.setdefault("memory", {})
         return m
+
+    def _latency_block(self, info: DeviceInfo) -> dict[str, Any]:
+        """run.json's ``latency``; over EEMBC the DUT's ``m-lap-us`` microseconds (the sim's: estimated)."""
+        if info.protocol != "eembc":
+            return latency_basis(info.timer.name, self.board).to_dict()
+        if self.backend == "sim":
+            basis = LatencyBasis("eembc_lap_us", "estimated", "us", "us",
+                                 f"EEMBC m-lap-us of the sim, {cost_model_source(self.board)}")
+        else:
+            basis = LatencyBasis("eembc_lap_us", "measured", "us", "us", "the DUT's EEMBC m-lap-us timer")
+        return basis.to_dict()
 
     def _planned_count(self) -> int:
         return sum(1 for _ in self.dataset.iter_samples(self.settings.split, self.settings.limit))
@@ -252,9 +328,74 @@ class Runner:
         self.manifest["metrics"] = metrics
         self.manifest["errors"] = self.errors
         self.manifest["rows_written"] = len(self._done)
+        link = self._link_record()
+        if link is not None:
+            self.manifest["link"] = link
         if status != "running":
             self.manifest["finished_utc"] = utc_now()
         self.folder.write_manifest(self.manifest)
+
+    # -- the link ------------------------------------------------------------------------
+    def _link_stats(self) -> LinkStats | None:
+        stats = getattr(self.device, "link_stats", None)  # test doubles may lack it
+        return stats if isinstance(stats, LinkStats) else None
+
+    def _link_record(self) -> dict[str, Any] | None:
+        """run.json ``link``: this run's link counters (all sessions), bytes per image, efficiency."""
+        stats = self._link_stats()
+        if stats is None and not self._link_before:
+            return None
+        now = stats.counters() if stats is not None else {}
+        counters = {k: self._link_before.get(k, 0) + now.get(k, 0) for k in LinkStats.COUNTERS}
+        wire = counters["bytes_sent"] + counters["bytes_received"]
+        images = counters["inputs_sent"]
+        return {
+            "resends": counters["resends"], "crc_failures": counters["crc_failures"],
+            "resyncs": counters["resyncs"], "timeouts": counters["timeouts"],
+            "bytes_per_image": round(wire / images, 1) if images else None,
+            "efficiency": round(counters["payload_bytes"] / wire, 4) if wire else None,
+            "watchdog_s": self.watchdog.limit_s,
+            "counters": counters,
+        }  # fmt: skip
+
+    def _frames_per_input(self, info: DeviceInfo) -> int:
+        """Frames one image takes on a clean link: its input chunks and the INFER."""
+        step = info.max_payload - 8
+        nbytes = info.inputs[0].nbytes if info.inputs else 0
+        return (-(-nbytes // step) if step > 0 and nbytes else 1) + 1
+
+    def _guard_link(self, info: DeviceInfo) -> None:
+        """Size the resend budgets by the frames an image takes, and give the session the
+        run's watchdog and the per-image budget, where it takes them."""
+        frames = self._frames_per_input(info)
+        self.image_budget = self.settings.image_resend_budget or max(16, 4 * frames)
+        self.run_budget = self.settings.run_resends_per_image or float(frames)
+        session = getattr(self.device, "session", None)
+        if session is None:
+            return
+        if hasattr(session, "watchdog"):
+            session.watchdog = self.watchdog
+        if hasattr(session, "resend_budget"):
+            session.resend_budget = self.image_budget
+
+    def _check_resend_budget(self) -> None:
+        """Stop the run when the recent images needed more resends than the run's budget."""
+        stats = self._link_stats()
+        if stats is None:
+            return
+        self._resend_window.append((time.monotonic(), stats.resends))
+        if len(self._resend_window) < 2:
+            return
+        (t0, r0), (t1, r1) = self._resend_window[0], self._resend_window[-1]
+        images = len(self._resend_window) - 1
+        resends = r1 - r0
+        budget = self.run_budget
+        enough = images >= self.settings.run_min_images and resends >= self.settings.run_min_resends
+        if enough and resends > budget * images:
+            raise LinkTooNoisy(
+                f"link too noisy: {resends} resends in {t1 - t0:.1f} s over the last {images} images "
+                f"(budget {budget:g} per image)"
+            )
 
     # -- measuring -----------------------------------------------------------------------
     def _error_row(self, row: dict[str, Any], message: str) -> dict[str, Any]:
@@ -289,6 +430,10 @@ class Runner:
             if future is not None:
                 future.cancel()
             return self._error_row(row, f"device: {exc}")
+        except ResendBudgetExceeded as exc:
+            if future is not None:
+                future.cancel()
+            return self._error_row(row, f"link: {exc}")
         out_q = _flat_q(inference.outputs)
         out_f = [
             float(v)
@@ -316,6 +461,11 @@ class Runner:
 
     def _collect_device_facts(self, info: DeviceInfo) -> None:
         from harness.link.protocol import Capability
+
+        if info.protocol == "eembc":
+            self.manifest["memory"] = {"unavailable": EEMBC_UNAVAILABLE}
+            self.manifest["profile_unavailable"] = EEMBC_UNAVAILABLE
+            return
 
         if Capability.MEMORY in info.capabilities:
             try:
@@ -352,6 +502,7 @@ class Runner:
         if self.log_sink is not None:
             self.log_sink.attach(self.folder)
         check_device(info, self.model)
+        self._guard_link(info)
         self.manifest = self._base_manifest(info)
         if resume:
             self._take_existing()
@@ -369,7 +520,9 @@ class Runner:
             enabled=False if self.quiet else None,
         )
         last_manifest = time.monotonic()
-        need_profile = not self.manifest.get("profile")
+        need_profile = not self.manifest.get("profile") and info.protocol != "eembc"
+        self.watchdog.progress()
+        self._check_resend_budget()  # the window starts at this session's first image
         try:
             with sigterm_as_interrupt():
                 self._write_manifest("running")
@@ -381,7 +534,9 @@ class Runner:
                         self._collect_profile(info)
                         need_profile = False
                     self._keep(row)
+                    self.watchdog.progress()
                     bar.advance(1, **self._bar_stats())
+                    self._check_resend_budget()
                     if time.monotonic() - last_manifest >= self.manifest_every_s:
                         self._write_manifest("running")
                         last_manifest = time.monotonic()
@@ -417,9 +572,9 @@ class Runner:
             "errors": self.tally.errors,
             "mismatches": self.tally.mismatches,
         }
-        link = getattr(self.device, "link_stats", None)  # test doubles may lack it
+        link = self._link_stats()
         if link is not None:
-            stats["resends"] = link.retries
+            stats["resends"] = link.resends
         return stats
 
     def _keep(self, row: dict[str, Any]) -> None:

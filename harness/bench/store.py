@@ -38,6 +38,14 @@ SUMMARY_NAME = "summary.txt"
 DEVICE_LOG_NAME = "device.log"
 SUBGROUP_PREFIX = "sg_"
 _PART_RE = re.compile(r"^results-(\d+)\.parquet$")
+#: An error row whose message starts so was lost to the link (its resend budget ran out),
+#: not to the image or the model: ``--resume`` measures it again.
+RETRYABLE_ERROR_PREFIX = "link: "
+
+
+def retryable_row(row: dict[str, Any]) -> bool:
+    """Whether a stored row is a link failure that a resume should measure again."""
+    return row.get("status") == "error" and str(row.get("error") or "").startswith(RETRYABLE_ERROR_PREFIX)
 
 #: the fixed columns, in order; ``sg_*`` columns follow
 BASE_SCHEMA = pa.schema([
@@ -183,6 +191,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_table(path: Path, table: pa.Table) -> None:
+    """Write a Parquet file under a temporary name and rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
@@ -339,9 +356,38 @@ class RunFolder:
         for stale in self.path.glob(".results-*.parquet.tmp"):
             stale.unlink()
         table = read_results(self.path)
+        if table is not None:
+            table = self._drop_retryable(table)
         parts = part_files(self.path)
         next_part = int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0  # type: ignore[union-attr]
         return table, next_part
+
+    def _drop_retryable(self, table: pa.Table) -> pa.Table:
+        """``table`` without the rows the link lost, which are then measured again.
+
+        The kept rows are written as ``results.parquet`` first (atomically), and only then
+        the parts are removed and that file becomes part 0: a crash in between leaves a
+        consolidated file that the next resume takes as it does after :meth:`consolidate`.
+        """
+        if "error" not in table.column_names or "status" not in table.column_names:
+            return table
+        import pyarrow.compute as pc
+
+        lost = pc.and_(
+            pc.equal(table["status"], "error"),
+            pc.fill_null(pc.starts_with(table["error"], RETRYABLE_ERROR_PREFIX), False),
+        )
+        n_lost = pc.sum(pc.cast(lost, pa.int64())).as_py() or 0
+        if not n_lost:
+            return table
+        kept = table.filter(pc.invert(lost))
+        final = self.path / RESULTS_NAME
+        atomic_write_table(final, kept)
+        for part in part_files(self.path):
+            part.unlink()
+        os.replace(final, self.path / "results-00000.parquet")
+        log.info("%s: %d rows lost to the link are measured again", self.path, n_lost)
+        return kept
 
     def consolidate(self) -> int:
         """Merge the parts into ``results.parquet`` (atomically), then remove the parts.

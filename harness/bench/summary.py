@@ -52,7 +52,8 @@ def format_summary(m: dict[str, Any]) -> str:
     lines = [
         f"run {m.get('run_id', '?')}: {m.get('status', '?')}",
         f"board    {board.get('id', '?')} ({board.get('name', '?')}) via {m.get('backend', '?')}{port}, "
-        f"engine {dev.get('engine', '?')}, firmware {dev.get('firmware_version', '?')}",
+        f"engine {dev.get('engine') or 'unknown'}, firmware {dev.get('firmware_version', '?')}"
+        f"{', protocol ' + str(m['protocol']) if m.get('protocol') not in (None, 'v1') else ''}",
         f"model    {model.get('name', '?')} ({model.get('bytes', 0):,} B, "
         f"sha256 {str(model.get('sha256', '?'))[:12]})",
         f"data     {data.get('name', '?')} ({data.get('count', '?')} images"
@@ -77,13 +78,32 @@ def format_summary(m: dict[str, Any]) -> str:
         lines.append(
             f"host     {met.get('host_mismatches', 0)} of {n_ok} outputs differ from the host reference{by}"
         )
-    if mem:
+    if mem.get("unavailable"):
+        lines.append(f"memory   {mem['unavailable']}")
+    elif mem:
         arena = mem.get("arena_used")
         lines.append(
             f"memory   arena {arena if arena is not None else '?':,} B of {mem.get('ram_for_arena', 0):,} B "
             f"RAM for it; model {mem.get('model_bytes', 0):,} B of {mem.get('flash_for_model', 0):,} B flash"
             if isinstance(arena, int)
             else f"memory   model {mem.get('model_bytes', 0):,} B"
+        )
+    elf = (m.get("firmware") or {}).get("elf")
+    if isinstance(elf, dict):
+        tflm = (m.get("firmware") or {}).get("tflm") or {}
+        lines.append(
+            f"firmware ELF flash {elf.get('flash', 0):,} B, static RAM {elf.get('ram', 0):,} B "
+            f"(read from the {m.get('backend')} image; TFLM {tflm.get('version', '?')}, "
+            f"tree checksum {str(tflm.get('checksum', '?'))[:12]})"
+        )
+    link = m.get("link") or {}
+    if link:
+        per_image = link.get("bytes_per_image")
+        size = f"{per_image / 1000:.1f} kB" if isinstance(per_image, int | float) else "n/a"
+        lines.append(
+            f"link     {link.get('resends', 0)} resends, {link.get('crc_failures', 0)} CRC failures, "
+            f"{link.get('resyncs', 0)} resyncs, {link.get('timeouts', 0)} timeouts; {size} per image, "
+            f"efficiency {_pct(link.get('efficiency'))} (tensor bytes / bytes on the wire)"
         )
     for err in (m.get("errors") or [])[:5]:
         lines.append(f"error    {err}")

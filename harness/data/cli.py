@@ -206,6 +206,28 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The data set in another tool's layout, preprocessed exactly as ``hil bench`` does it."""
+    from harness.bench.api import load_model
+    from harness.bench.preprocess import Preprocessor
+    from harness.data.dataset import Dataset
+    from harness.data.export import export_mlperf_tiny
+
+    model = load_model(args.model)
+    pre = Preprocessor.for_input(model.inputs[0], model.label)
+    if (pre.height, pre.width, pre.channels) != (96, 96, 3):
+        raise ConfigError(
+            f"{model.label} takes {pre.height}x{pre.width}x{pre.channels}; MLPerf Tiny's vww01 is 96x96x3"
+        )
+    result = export_mlperf_tiny(Dataset.open(args.dataset), args.out, pre, split=args.split,
+                                limit=args.limit, force=args.force)
+    print(f"wrote {result.images} images for {model.label} to {result.folder} "
+          f"(y_labels.csv; run the MLPerf Tiny runner with --dataset_path {args.out})")
+    for line in result.skipped:
+        print(f"skipped {line}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="build, import, audit and describe data sets")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -277,6 +299,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--all", action="store_true", help="list clean files too")
     p.set_defaults(func=cmd_audit)
+
+    p = dsub.add_parser("export", help="write a data set in another tool's layout (MLPerf Tiny runner)")
+    p.add_argument("dataset", type=Path, help="data set folder")
+    p.add_argument("out", type=Path, help="output folder (receives vww01/)")
+    p.add_argument("--format", choices=("mlperf-tiny",), default="mlperf-tiny",
+                   help="layout: mlperf-tiny = vww01/y_labels.csv + one .bin per image (default)")
+    p.add_argument("--model", default=None,
+                   help="model whose input the images are preprocessed for (default: as hil bench)")
+    p.add_argument("--split", default=None, help="only this split (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many images (default: all)")
+    p.add_argument("--force", action="store_true", help="replace an earlier export in OUT")
+    p.set_defaults(func=cmd_export)
 
     p = dsub.add_parser("info", help="print a data set's card")
     p.add_argument("path", type=Path, nargs="?", default=None, help="data set folder (default: smoke set)")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from harness.data import manifest as mf
 from harness.data.images import is_image_name, load_rgb
@@ -128,6 +129,73 @@ class _Rows:
         return Sample(self.ids[i], root / self.rels[i], self.rels[i], self.labels[i], self.splits[i], sg)
 
 
+# -- what a built set's files must hold -------------------------------------------------------
+# A manifest written by another tool (or edited by hand) may hold labels as words, nulls or
+# duplicate ids; each would surface as a traceback deep in the bench, or as an image
+# measured twice. So the columns the harness reads are checked when the set is opened,
+# each mistake one line naming the file, the column (or key) and what was expected.
+#: column -> (accepts the arrow type, may hold nulls, what it expects)
+MANIFEST_COLUMNS: dict[str, tuple[Any, bool, str]] = {
+    "id": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t),
+           False, "a unique string (or integer) per row"),
+    "path": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), False,
+             "a path relative to the data set folder (a string)"),
+    "label": (lambda t: pa.types.is_integer(t) or pa.types.is_boolean(t), False,
+              "0 (no person) or 1 (person), as an integer"),
+    "split": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t),
+              False, "a split name (a string) such as train, val or test"),
+    "sha256": (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t),
+               True, "the image's sha256 as 64 hex digits, or null"),
+}  # fmt: skip
+#: dataset.json key -> (check, what it expects)
+META_KEYS: dict[str, tuple[Any, str]] = {
+    "name": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
+    "synthetic": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def check_manifest_columns(table: pa.Table, where: Path) -> None:
+    """Raise one :class:`DataError` line for the first column or value that breaks the schema."""
+    for name, (accepts, nullable, expected) in MANIFEST_COLUMNS.items():
+        if name not in table.column_names:
+            continue  # read_manifest names the missing required ones
+        column = table.column(name)
+        if not accepts(column.type):
+            raise DataError(f"{where}: column {name!r} has type {column.type}: expected {expected}")
+        if not nullable and column.null_count:
+            row = next(i for i, v in enumerate(column.to_pylist()) if v is None)
+            raise DataError(f"{where}: column {name!r} row {row} is null: expected {expected}")
+    labels = table.column("label").to_pylist()
+    bad = next((i for i, v in enumerate(labels) if int(v) not in (0, 1)), None)
+    if bad is not None:
+        raise DataError(f"{where}: column 'label' row {bad} = {labels[bad]!r} is wrong: expected 0 or 1")
+    seen: set[str] = set()
+    for i, v in enumerate(table.column("id").to_pylist()):
+        key = str(v)
+        if key in seen:
+            raise DataError(f"{where}: column 'id' row {i} = {key!r} repeats an earlier row: expected unique")
+        seen.add(key)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """``dataset.json`` as a dict, checked; a broken file is one :class:`DataError` line."""
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc.strerror})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: holds a JSON {type(meta).__name__}: expected an object of keys")
+    for key, (check, expected) in META_KEYS.items():
+        if key in meta and not check(meta[key]):
+            shown = repr(meta[key]) if len(repr(meta[key])) <= 60 else repr(meta[key])[:57] + "..."
+            raise DataError(f"{path}: {key} = {shown} is wrong: expected {expected}")
+    return meta
+
+
 class Dataset:
     """A labelled image set; see the module docstring for the layouts it reads."""
 
@@ -177,13 +245,9 @@ class Dataset:
     @classmethod
     def _open_built(cls, root: Path) -> Dataset:
         table = mf.read_manifest(root / mf.MANIFEST_NAME)
-        meta: dict[str, Any] = {}
+        check_manifest_columns(table, root / mf.MANIFEST_NAME)
         meta_path = root / mf.META_NAME
-        if meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{meta_path}: unreadable ({exc})") from None
+        meta = read_meta(meta_path) if meta_path.is_file() else {}
         sg_cols = mf.subgroup_columns(table)
         cols = table.select(["id", "path", "label", "split", "sha256", *sg_cols]).to_pydict()
         where = f"{root / mf.MANIFEST_NAME}"

@@ -10,7 +10,7 @@ otherwise (that check belongs to the bench).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.boards import Board
@@ -37,26 +37,43 @@ def build_and_flash(board: Board, model: Path, port: str | None = None,
 
 @dataclass(frozen=True)
 class EmulatorImage:
-    """A firmware image an emulated board runs: the native runner or a QEMU ELF."""
+    """A firmware image an emulated board runs: the native runner or a QEMU ELF.
+
+    ``engine`` is "tflm" for the real firmware (``firmware`` then says what it was built
+    from: model, TFLM tree, cache key, ELF sizes) and "test-double" for the protocol
+    double, which exists for protocol tests only and is never a benchmark result.
+    """
 
     target: str
     path: Path
     engine: str
+    firmware: dict[str, object] = field(default_factory=dict)
 
 
-def build_emulator_image(target: str) -> EmulatorImage:
-    """Build (or reuse) the firmware image for an emulated board.
+def build_emulator_image(target: str, model: Path | None = None, board: Board | None = None, *,
+                         protocol: str = "v1", tflm_dir: Path | str | None = None,
+                         test_double: bool = False, fit_board: bool = True) -> EmulatorImage:
+    """Build (or reuse from the cache) the firmware image an emulated board runs.
 
-    ``native``: the host build of the firmware core (CMake + g++), a runner serving
-    protocol v1 on a pseudo-terminal. ``qemu``: the Cortex-M4 build for mps2-an386.
+    With ``model`` (and the ``board`` it is fitted for): the real firmware, TFLM +
+    CMSIS-NN with the model compiled in, for ``native`` (host g++) or ``qemu``
+    (Cortex-M4, mps2-an386); ``fit_board=False`` checks the model against the emulator's
+    memory instead of the board's (for counting work, as ``hil calibrate`` does). With
+    ``test_double=True``: the protocol test double. There is no silent fallback.
     """
-    from harness.deploy import emulators
+    from harness.deploy import emulators, tflm_build
 
-    if target == "native":
-        return EmulatorImage("native", emulators.build_native(), "test-double")
-    if target == "qemu":
+    if target not in EMULATOR_TARGETS:
+        raise ConfigError(f"unknown emulator target {target!r} (known: {', '.join(EMULATOR_TARGETS)})")
+    if test_double:
+        if target == "native":
+            return EmulatorImage("native", emulators.build_native(), "test-double")
         return EmulatorImage("qemu", emulators.build_qemu_firmware(), "test-double")
-    raise ConfigError(f"unknown emulator target {target!r} (known: {', '.join(EMULATOR_TARGETS)})")
+    if model is None or board is None:
+        raise ConfigError(f"the {target} backend runs the real firmware built for a model: give --model")
+    image = tflm_build.build_image(target, Path(model), board, protocol=protocol, tflm_dir=tflm_dir,
+                                   fit_board=fit_board)
+    return EmulatorImage(target, image.path, "tflm", image.to_dict())
 
 
 def renode_elf(board: Board, firmware: Path | None = None) -> Path:

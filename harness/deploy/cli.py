@@ -28,7 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measured arena to size from (default: measure with the TFLM allocator)")
     p.add_argument("--no-compile", action="store_true",
                    help="only generate the sources; do not run PlatformIO")
+    p.add_argument("--emulator", choices=("qemu", "native"), default=None,
+                   help="build the real firmware (TFLM + CMSIS-NN) for an emulated board into the "
+                   "user cache instead of a PlatformIO build: qemu (Cortex-M4, mps2-an386) or native "
+                   "(host g++); `hil bench --backend qemu|native` does this by itself")
+    p.add_argument("--tflm-dir", type=Path, default=None, metavar="DIR",
+                   help="TFLM Arduino-library tree for --emulator builds (default: $HIL_TFLM_DIR, "
+                   "../shared/vendor/Chirale_TensorFlowLite-2.0.0, then PlatformIO's copy)")
+    p.add_argument("--protocol", choices=("v1", "eembc"), default="v1",
+                   help="protocol the --emulator firmware serves (default v1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no status line while building")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("flash", help="upload the last build to a board (pio run -t upload)")
@@ -56,19 +66,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from harness import console
     from harness.boards import load_board
-    from harness.deploy.build import build
+    from harness.deploy.build import build, env_for
     from harness.models.zoo import resolve_model
 
     board = load_board(args.board)
+    if args.emulator:
+        return _build_emulator(args, board)
     # the firmware tree is committed: only the project's own model may be generated into it by default
     model = resolve_model(args.model if args.model is not None else "vww-default")
-    result = build(board, model, renode=args.renode, arena_bytes=args.arena,
-                   compile_firmware=not args.no_compile)
+    env = env_for(board, renode=args.renode)
+    what = (f"generating firmware sources for {model.name} on {board.id}" if args.no_compile
+            else f"building {env} firmware for {model.name} (arena, sources, PlatformIO)")
+    # a PlatformIO build takes minutes: a live line on a terminal; plain and quiet runs log it
+    with console.status(what):
+        result = build(board, model, renode=args.renode, arena_bytes=args.arena,
+                       compile_firmware=not args.no_compile)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(result.summary())
+    return 0
+
+
+def _build_emulator(args: argparse.Namespace, board: object) -> int:
+    """``hil build --emulator``: the cached real-TFLM image for a model (never the repo's sources)."""
+    from harness import console
+    from harness.boards import Board
+    from harness.deploy.api import build_emulator_image
+    from harness.models.zoo import resolve_model
+
+    assert isinstance(board, Board)
+    model = resolve_model(args.model)
+    what = f"building the {args.emulator} firmware for {model.name} (TFLM once, then the model)"
+    with console.status(what):
+        image = build_emulator_image(args.emulator, model, board, protocol=args.protocol,
+                                     tflm_dir=args.tflm_dir)
+    fw = image.firmware
+    if args.json:
+        print(json.dumps(fw, indent=2))
+        return 0
+    tflm = fw.get("tflm") or {}
+    assert isinstance(tflm, dict)
+    lines = [f"{args.emulator} firmware for {model.name} ({args.protocol}): {image.path}"
+             f"{' (cached)' if fw.get('cached') else ''}",
+             f"TFLM {tflm.get('version')} checksum {str(tflm.get('checksum'))[:16]}... "
+             f"(from {tflm.get('found_by')}), arena {fw.get('arena_size'):,} B"]
+    elf = fw.get("elf")
+    if isinstance(elf, dict):
+        lines.append(f"ELF: flash {elf['flash']:,} B (text {elf['text']:,} + data {elf['data']:,}), "
+                     f"static RAM {elf['ram']:,} B (data {elf['data']:,} + bss {elf['bss']:,})")
+    print("\n".join(lines))
     return 0
 
 

@@ -73,13 +73,14 @@ def build_native(
     build.mkdir(parents=True, exist_ok=True)
     with open(build / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (build / "CMakeCache.txt").is_file():
-            _run(
-                ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-                 *cmake_args],
-                "configuring the native firmware (cmake)",
-                BUILD_TIMEOUT_S,
-            )
+        # configure every time (well under a second): a folder configured before a target
+        # was added to CMakeLists.txt would otherwise not know that target
+        _run(
+            ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+             *cmake_args],
+            "configuring the native firmware (cmake)",
+            BUILD_TIMEOUT_S,
+        )
         _run(
             ["cmake", "--build", str(build), "--target", target, "-j", "2"],
             f"building {target}",

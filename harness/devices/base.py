@@ -211,6 +211,16 @@ class SessionDevice(Device):
     def _stop(self) -> None:
         """Stop what :meth:`_start` started (default: nothing)."""
 
+    def _model_specs(self) -> tuple[tuple[TensorSpec, ...] | None, tuple[TensorSpec, ...] | None]:
+        """The tensors of the backend's model, for protocols whose device announces none (EEMBC)."""
+        model = getattr(self, "model", None)
+        if self.protocol is not Protocol.EEMBC or model is None:
+            return None, None
+        from harness.models.tflite_file import ModelInfo
+
+        info = ModelInfo.from_file(Path(model))
+        return info.inputs, info.outputs
+
     def open(self) -> DeviceInfo:
         from harness.link.transport import open_port
 
@@ -220,7 +230,7 @@ class SessionDevice(Device):
             url, baud = self._start()
             self._url = url
             self._port = open_port(url, baud)
-            inputs, outputs = self.expect if self.expect is not None else (None, None)
+            inputs, outputs = self.expect if self.expect is not None else self._model_specs()
             self.session = open_session(self.protocol, self._port, SessionOptions(
                 timeout=self.timeout, retries=self.retries, on_log=self.on_log, baud=baud,
                 inputs=inputs, outputs=outputs,

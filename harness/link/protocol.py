@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import enum
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from typing import Protocol as TypingProtocol
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, LinkError
 from harness.link.messages import (
     UNKNOWN_U32,
     Capability,
@@ -32,8 +33,9 @@ from harness.link.messages import (
 #: The records every protocol shares, so that devices and the bench import them from here
 #: and never from one protocol's message module.
 __all__ = [
-    "UNKNOWN_U32", "Capability", "DType", "DeviceInfo", "HostSession", "LayerTime", "LinkStats", "Log",
-    "Memory", "Protocol", "RawResult", "SessionOptions", "TensorSpec", "TimerKind", "open_session",
+    "UNKNOWN_U32", "Capability", "DType", "DeviceInfo", "HostSession", "LayerTime", "LinkStalled",
+    "LinkStats", "Log", "Memory", "Protocol", "RawResult", "ResendBudgetExceeded", "SessionOptions",
+    "TensorSpec", "TimerKind", "Watchdog", "open_session",
 ]
 
 
@@ -57,7 +59,15 @@ class Protocol(str, enum.Enum):
 
 @dataclass
 class LinkStats:
-    """What the link did, for reports and benchmarks."""
+    """What the link did, for reports and benchmarks (run.json ``link``, the summary).
+
+    Every protocol's session fills the same counters, so that a noisy link reads the same
+    in v1 and EEMBC runs: ``resends`` are frames or commands sent again, ``crc_failures``
+    frames that failed their check at either end, ``resyncs`` the times a receiver threw
+    bytes away to find the next frame start, ``timeouts`` deadlines that passed without an
+    answer, and ``payload_bytes`` the tensor bytes delivered (inputs sent, outputs received),
+    the useful part of ``bytes_sent + bytes_received``.
+    """
 
     frames_sent: int = 0
     frames_received: int = 0
@@ -67,6 +77,66 @@ class LinkStats:
     device_errors: int = 0
     garbage_frames: int = 0
     logs: list[str] = field(default_factory=list)
+    resends: int = 0
+    crc_failures: int = 0
+    resyncs: int = 0
+    timeouts: int = 0
+    bytes_received: int = 0
+    payload_bytes: int = 0
+    inputs_sent: int = 0
+    device_resets: int = 0
+
+    #: the counters run.json keeps (``logs`` go to device.log instead)
+    COUNTERS: ClassVar[tuple[str, ...]] = (
+        "frames_sent", "frames_received", "bytes_sent", "bytes_received", "payload_bytes",
+        "inputs_sent", "resends", "crc_failures", "resyncs", "timeouts", "go_backs", "retries",
+        "device_errors", "garbage_frames", "device_resets",
+    )
+
+    def counters(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in self.COUNTERS}
+
+
+class LinkStalled(LinkError):
+    """The run-level watchdog saw no progress on the link for longer than its limit."""
+
+
+class ResendBudgetExceeded(LinkError):
+    """One input needed more resends than its budget: the image becomes an error row."""
+
+
+class Watchdog:
+    """Fails a run that has made no progress for ``limit_s`` seconds, whatever it waits for.
+
+    Sessions call :meth:`sending` before every write (what it is, how many bytes are
+    unacknowledged), :meth:`progress` when an answer moves the exchange on, and
+    :meth:`check` in every wait; the bench also calls :meth:`progress` per stored row. Each
+    wait keeps its own short deadline; this is the one bound over all of them together,
+    so that no combination of retries can keep a run silent for longer than the limit.
+    """
+
+    def __init__(self, limit_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit_s = float(limit_s)
+        self.clock = clock
+        self.last_progress = clock()
+        self.last_request = "nothing yet"
+        self.in_flight = 0
+
+    def progress(self) -> None:
+        self.last_progress = self.clock()
+        self.in_flight = 0
+
+    def sending(self, what: str, in_flight: int) -> None:
+        self.last_request = what
+        self.in_flight = in_flight
+
+    def check(self) -> None:
+        idle = self.clock() - self.last_progress
+        if idle > self.limit_s:
+            raise LinkStalled(
+                f"no progress on the link for {idle:.1f} s (watchdog {self.limit_s:g} s): last request "
+                f"{self.last_request}, {self.in_flight} B in flight unacknowledged"
+            )
 
 
 @dataclass(frozen=True)
@@ -159,7 +229,13 @@ class SessionOptions:
 
 
 class HostSession(TypingProtocol):
-    """The host end of one protocol over an open port: what devices and the bench use."""
+    """The host end of one protocol over an open port: what devices and the bench use.
+
+    A session may also have the attributes ``watchdog`` (a :class:`Watchdog` or None) and
+    ``resend_budget`` (resends allowed per :meth:`run`, or None); the bench sets them when
+    present and a session that honours them raises :class:`LinkStalled` and
+    :class:`ResendBudgetExceeded`.
+    """
 
     protocol: ClassVar[Protocol]
     stats: LinkStats

@@ -14,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,11 +92,102 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# -- the model card schema: checked before an entry is used ---------------------------------
+# A card is read by `hil bench`, `hil models` and the pytest plugin; a wrong type there
+# would surface as a traceback far from the card (or a model silently described wrong),
+# so every key the harness reads is checked here, each mistake one line naming the file,
+# the key and what was expected.
+FORMATS = ("tflite-int8", "tflite-float", "keras")
+ORIGINS = ("project", "url")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and v.strip() != ""
+
+
+#: key -> (check, what it expects, required); dotted keys are inside a table
+CARD_SCHEMA: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
+    "name": (_text, "a non-empty string", True),
+    "description": (lambda v: isinstance(v, str), "a string", False),
+    "format": (lambda v: v in FORMATS, f"one of {', '.join(FORMATS)}", True),
+    "licence": (_text, "a non-empty string (an SPDX id such as Apache-2.0)", True),
+    "published_accuracy": (lambda v: isinstance(v, str), "a string", False),
+    "architecture": (lambda v: isinstance(v, dict), "a table", False),
+    "architecture.family": (_text, "a non-empty string", False),
+    "architecture.alpha": (lambda v: _number(v) and 0 < v <= 4, "a number > 0 and <= 4", False),
+    "architecture.resolution": (lambda v: _int(v) and v > 0, "an integer > 0", False),
+    "architecture.channels": (lambda v: v in (1, 3), "1 (grayscale) or 3 (RGB)", False),
+    "architecture.num_classes": (lambda v: _int(v) and v >= 1, "an integer >= 1", False),
+    "architecture.head": (lambda v: isinstance(v, str), "a string", False),
+    "input": (lambda v: isinstance(v, dict), "a table", False),
+    "input.dtype": (lambda v: v in ("int8", "uint8", "float32"), "one of int8, uint8, float32", False),
+    "input.shape": (
+        lambda v: isinstance(v, list) and bool(v) and all(_int(x) and x > 0 for x in v),
+        "a list of integers > 0 such as [1, 96, 96, 3]", False,
+    ),
+    "input.colour": (lambda v: v in ("rgb", "grayscale"), "rgb or grayscale", False),
+    "input.pixel": (lambda v: isinstance(v, str), "a string", False),
+    "input.labels": (
+        lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings", False,
+    ),
+    "source": (lambda v: isinstance(v, dict), "a table", True),
+    "source.origin": (lambda v: v in ORIGINS, "project or url", True),
+    "source.file": (_text, "a non-empty file name", True),
+    "source.sha256": (lambda v: isinstance(v, str) and bool(_SHA256.match(v)), "64 hex digits", True),
+    "source.url": (
+        lambda v: isinstance(v, str) and v.startswith(("https://", "http://")), "an http(s) URL", False,
+    ),
+    "training": (lambda v: isinstance(v, dict), "a table", False),
+}  # fmt: skip
+
+
+def validate_card(data: dict[str, Any], path: Path) -> None:
+    """Raise one :class:`ConfigError` line for the first key of a card that breaks the schema."""
+    for key, (check, expected, required) in CARD_SCHEMA.items():
+        table, _, inner = key.rpartition(".")
+        holder = data.get(table) if table else data
+        if not isinstance(holder, dict):
+            continue  # the table itself is reported by its own rule
+        if inner not in holder:
+            if required:
+                raise ConfigError(f"zoo entry {path} lacks the field {key!r} ({expected})")
+            continue
+        value = holder[inner]
+        if not check(value):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ConfigError(f"zoo entry {path}: {key} = {shown} is wrong: expected {expected}")
+    source = data["source"]
+    if source["origin"] == "url" and "url" not in source:
+        raise ConfigError(f"zoo entry {path} lacks the field 'source.url' (a downloaded model needs it)")
+    shape, channels = (data.get("input") or {}).get("shape"), (data.get("architecture") or {}).get("channels")
+    if shape and channels and shape[-1] != channels:
+        raise ConfigError(
+            f"zoo entry {path}: input.shape = {shape} is wrong: expected its last dimension to be "
+            f"architecture.channels = {channels}"
+        )
+
+
 def _entry_from_toml(path: Path) -> ZooEntry:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"zoo entry {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"zoo entry {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read zoo entry {path}: {exc.strerror}") from None
+    validate_card(data, path)
     try:
         source = data["source"]
         origin = str(source["origin"])

@@ -7,6 +7,7 @@ modules the handlers call, so listing ``hil --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -24,20 +25,29 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from harness.report.compare import expand_runs, write_comparison
+    from harness.report.compare import compare, expand_runs
 
     runs = expand_runs(args.runs)
-    out = write_comparison(runs, Path(args.out) if args.out else None, sigma_k=args.k)
-    print(out)
+    result = compare(runs, Path(args.out) if args.out else None, sigma_k=args.k)
+    if not args.quiet:
+        result.print()
+    print(result.path)
     return 0
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    from harness.report.nightly import run_nightly
+    from harness import console
+    from harness.report.nightly import TABLE_COLUMNS, run_nightly
 
     result = run_nightly(Path(args.matrix), Path(args.out) if args.out else None,
                          limit=args.limit, dry_history=args.history_only)
-    print(result.summary_path.read_text(encoding="utf-8"))
+    if console.is_plain(sys.stdout):
+        # CI logs and pipes get the Markdown job summary, as written to summary.md
+        print(result.summary_path.read_text(encoding="utf-8"))
+    else:
+        if result.outcomes:
+            console.print_rows(TABLE_COLUMNS, result.table_rows(), title=f"Nightly {result.matrix.name}")
+        print(f"{result.history_runs} runs in the history; trends: {result.html_path}")
     return result.exit_code
 
 
@@ -53,12 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worst false positives/negatives shown each (default 8, 0 = none)")
     p.set_defaults(func=_report)
 
-    c = sub.add_parser("compare", help="compare runs side by side in one HTML page",
-                       description="Compare run folders (paths, run ids or quoted globs).")
+    c = sub.add_parser("compare", help="compare runs side by side: tables, and one HTML page",
+                       description="Compare run folders (paths, run ids or quoted globs): "
+                                   "print the tables and write the HTML page.")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run ids or globs")
     c.add_argument("--out", help="output file (default <reports>/compare-<UTC>.html)")
     c.add_argument("-k", type=float, default=3.0,
                    help="latency shifts beyond k times the noise are flagged (default 3)")
+    c.add_argument("--quiet", action="store_true",
+                   help="print only the page's path, not the tables (default: tables, then the path)")
     c.set_defaults(func=_compare)
 
     n = sub.add_parser("nightly", help="run a models x boards x backends matrix, track history",
@@ -71,4 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images per cell, overriding the matrix (default: the matrix's)")
     n.add_argument("--history-only", action="store_true",
                    help="run no cells; rebuild trends and checks from the stored history")
+    n.add_argument("--quiet", action="store_true",
+                   help="no progress bar; print the Markdown summary (default: bar, then a table "
+                        "on a terminal, the Markdown summary otherwise)")
     n.set_defaults(func=_nightly)

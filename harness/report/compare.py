@@ -4,6 +4,10 @@ A comparison answers "is B better than A, or is that noise?". Accuracy differenc
 Newcombe intervals; a latency shift is judged against the noise of a p50, taken as the
 larger of the bootstrap standard error within the runs and the spread of p50s across
 repeated runs of the same model, board and backend (run-to-run noise), when any exist.
+
+Runs are read with :func:`harness.results.load_run` (the per-image rows as a DataFrame),
+and the two tables of the page (runs side by side, differences against run #1) are built
+once as rows that both the HTML page and ``hil compare``'s console tables show.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from harness.errors import DataError
 from harness.paths import reports_dir
 from harness.report import plots
 from harness.report.html import Safe, fmt, fmt_ci, img, note, page, section, table, tag
-from harness.report.runs import Run, labelled_predictions, load_run, ok_mask, resolve_run
+from harness.report.runs import resolve_run
+from harness.results import Run, load_run
 from harness.stats import (
     Proportion,
     confusion,
@@ -35,6 +40,12 @@ from harness.units import basis_of, latency_label, shows_time
 
 log = logging.getLogger(__name__)
 COLUMNS = ["label", "status", "score", "pred", "latency_us", "cycles", "host_match"]
+
+#: the columns of the two tables, shared by the HTML page and the console
+SIDE_BY_SIDE = ["#", "run", "model", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
+                "p50 ms", "p90 ms", "p99 ms", "latency", "arena used B", "model B"]
+DIFFERENCES = ["pair", "accuracy difference (95 % CI)", "accuracy", "p50 latency shift",
+               "p50 noise (1 sigma)", "latency"]
 
 
 def expand_runs(args: list[str]) -> list[Path]:
@@ -62,6 +73,26 @@ def expand_runs(args: list[str]) -> list[Path]:
     return uniq
 
 
+def meta(run: Run, *keys: str) -> Any:
+    """A nested run.json value, None where any level is missing."""
+    node: Any = run.meta
+    for k in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(k)
+    return node
+
+
+def problems_of(run: Run) -> list[str]:
+    """What a reader of the comparison must know about a run folder before its figures."""
+    out = list(run.problems)
+    if run.status != "complete":
+        out.append(f"run status is '{run.status}': results may be partial")
+    if len(run.rows) and "label" not in run.rows.columns:
+        out.append("results have no 'label' column: accuracy from run.json only")
+    return out
+
+
 @dataclass
 class RunFigures:
     run: Run
@@ -73,30 +104,68 @@ class RunFigures:
     p50_se: float
 
     @property
+    def model_name(self) -> str:
+        return self.run.model or "?"
+
+    @property
+    def where(self) -> str:
+        return f"{self.run.board or '?'}/{self.run.backend or '?'}"
+
+    @property
     def key(self) -> tuple[str, str, str]:
-        return (self.run.model_name, self.run.board_id, self.run.backend)
+        return (self.model_name, self.run.board or "?", self.run.backend or "?")
+
+
+def _labelled(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """(labels, predictions) over the rows that produced an output, None without labels.
+
+    A missing ``pred`` is taken from the score and the run's threshold.
+    """
+    rows = run.rows
+    if not len(rows) or "label" not in rows.columns or not ({"pred", "score"} & set(rows.columns)):
+        return None
+    ok = rows["status"].eq("ok").fillna(False) if "status" in rows.columns else rows["label"].notna()
+    ok &= rows["label"].notna()
+    threshold = meta(run, "settings", "threshold")
+    threshold = float(threshold) if isinstance(threshold, (int, float)) else 0.5
+    if "score" in rows.columns:
+        ok &= rows["score"].notna()
+        from_score = (rows["score"] >= threshold).astype("Int8")
+    else:
+        from_score = None
+    if "pred" in rows.columns:
+        pred = rows["pred"].astype("Int8")
+        if from_score is not None:
+            pred = pred.fillna(from_score)
+    else:
+        pred = from_score
+    assert pred is not None  # one of the two columns is present (checked above)
+    ok &= pred.notna()
+    ok = ok.astype(bool)
+    return rows["label"][ok].to_numpy(dtype=int), pred[ok].to_numpy(dtype=int)
 
 
 def figures(run: Run) -> RunFigures:
-    lp = labelled_predictions(run)
+    lp = _labelled(run)
     if lp is not None and len(lp[0]):
         cm = confusion(lp[0], lp[1])
         acc, fpr, fnr = cm.accuracy, cm.fpr.value, cm.fnr.value
     else:
-        m = run.get("metrics", default={}) or {}
+        m = run.metrics
         n = int(m.get("n_ok") or 0)
         a = m.get("accuracy")
         acc = wilson(round(float(a) * n), n) if a is not None and n else wilson(0, 0)
         fpr = float(m.get("fpr") or math.nan)
         fnr = float(m.get("fnr") or math.nan)
     lat = np.array([])
-    if not shows_time(run.manifest):  # instructions without a CPI figure: no time to compare
+    rows = run.rows
+    if not shows_time(run.meta):  # instructions without a CPI figure: no time to compare
         pass
-    elif "latency_us" in run.columns:
-        v = run.columns["latency_us"][ok_mask(run)]
-        lat = v[~np.isnan(v)] / 1000.0
-    if not len(lat) and shows_time(run.manifest):
-        p50 = run.get("metrics", "latency_us_p50")
+    elif "latency_us" in rows.columns and len(rows):
+        ok = rows["status"].eq("ok").fillna(False).astype(bool) if "status" in rows.columns else True
+        lat = rows["latency_us"][ok].dropna().to_numpy(dtype=float) / 1000.0
+    if not len(lat) and shows_time(run.meta):
+        p50 = run.metrics.get("latency_us_p50")
         if isinstance(p50, (int, float)):
             lat = np.array([float(p50) / 1000.0])
     return RunFigures(run, acc, fpr, fnr, lat, percentiles(lat), median_standard_error(lat))
@@ -146,35 +215,101 @@ def latency_shift(a: RunFigures, b: RunFigures, between: dict[tuple[str, str, st
     return LatencyShift(delta, noise, basis, significant)
 
 
+def _latency_kind(f: RunFigures) -> str:
+    """One word for a run's latency: measured, estimated, or counted (instructions, no time)."""
+    kind = str(basis_of(f.run.meta).get("kind") or "unknown")
+    return kind if kind in ("measured", "estimated", "counted") else "unknown source"
+
+
+def side_by_side(figs: list[RunFigures], *, short: bool = False) -> list[tuple[str, ...]]:
+    """One row per run for the "Runs side by side" table (columns: ``SIDE_BY_SIDE``).
+
+    ``short`` puts one word in the latency column (the console's table, which lists
+    each full label once under it: see :func:`latency_notes`); the page shows the label.
+    """
+    rows: list[tuple[str, ...]] = []
+    for i, f in enumerate(figs):
+        mem = meta(f.run, "memory") or {}
+        rows.append((
+            str(i + 1), f.run.run_id, f.model_name, f.where,
+            fmt(f.accuracy.n), fmt_ci(f.accuracy.value, f.accuracy.low, f.accuracy.high),
+            fmt(f.fpr), fmt(f.fnr), fmt(f.pct["p50"], 2), fmt(f.pct["p90"], 2),
+            fmt(f.pct["p99"], 2), _latency_kind(f) if short else latency_label(f.run.meta),
+            fmt(mem.get("arena_used")),
+            fmt(mem.get("model_bytes") or meta(f.run, "model", "bytes")),
+        ))
+    return rows
+
+
+def latency_notes(figs: list[RunFigures]) -> list[str]:
+    """Each distinct latency label once, with the runs it applies to (``#1, #3: measured (DWT...)``)."""
+    by_label: dict[str, list[str]] = {}
+    for i, f in enumerate(figs):
+        by_label.setdefault(latency_label(f.run.meta), []).append(f"#{i + 1}")
+    return [f"latency of {', '.join(runs)}: {label}" for label, runs in by_label.items()]
+
+
+def _kind(f: RunFigures) -> str:
+    return "measured" if basis_of(f.run.meta).get("kind") == "measured" else "estimated"
+
+
+def differences(figs: list[RunFigures], k: float) -> list[tuple[str, ...]]:
+    """One row per run after the first, against run #1 (columns: ``DIFFERENCES``).
+
+    A latency shift says whether it is between measured or estimated times, so an
+    estimate never reads as a measurement.
+    """
+    if len(figs) < 2:
+        return []
+    base = figs[0]
+    between = run_to_run_noise(figs)
+    rows: list[tuple[str, ...]] = []
+    for i, f in enumerate(figs[1:], start=2):
+        d = newcombe(f.accuracy, base.accuracy)
+        sh = latency_shift(base, f, between, k)
+        acc_verdict = ("no difference" if not d.significant else
+                       "better" if d.diff > 0 else "worse")
+        lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
+                       "within noise" if not sh.significant else
+                       "slower" if sh.delta_ms > 0 else "faster")
+        kinds = {_kind(base), _kind(f)}
+        kind = kinds.pop() if len(kinds) == 1 else "estimated vs measured"
+        rel = sh.delta_ms / base.pct["p50"] if base.pct["p50"] else math.nan
+        rows.append((
+            f"#{i} vs #1", fmt_ci(d.diff, d.low, d.high), acc_verdict,
+            f"{fmt(sh.delta_ms, 3)} ms {kind} ({rel:+.1%})" if not math.isnan(rel) else "\u2014",
+            f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})",
+            lat_verdict,
+        ))
+    return rows
+
+
+def mixed_sources_warning(figs: list[RunFigures]) -> str | None:
+    """The warning shown when some runs' latency is measured and others' estimated."""
+    if len({str(basis_of(f.run.meta).get("kind")) for f in figs}) > 1:
+        return ("Latency sources differ between runs: estimated and measured figures are not "
+                "directly comparable.")
+    return None
+
+
 def render(runs: list[Run], k: float = 3.0) -> str:
-    figs = [figures(r) for r in runs]
+    return render_figures([figures(r) for r in runs], k)
+
+
+def render_figures(figs: list[RunFigures], k: float = 3.0) -> str:
     body: list[Any] = []
-    problems = [f"{f.run.run_id}: {p}" for f in figs for p in f.run.problems]
+    problems = [f"{f.run.run_id}: {p}" for f in figs for p in problems_of(f.run)]
     if problems:
         body.append(section("Problems with the run folders",
                             *(tag("p", p, class_="problem") for p in problems)))
-    sources = {str(basis_of(f.run.manifest).get("kind")) for f in figs}
-    rows = []
-    for i, f in enumerate(figs):
-        mem = f.run.get("memory", default={}) or {}
-        rows.append((
-            str(i + 1), f.run.run_id, f.run.model_name, f"{f.run.board_id}/{f.run.backend}",
-            fmt(f.accuracy.n), fmt_ci(f.accuracy.value, f.accuracy.low, f.accuracy.high),
-            fmt(f.fpr), fmt(f.fnr), fmt(f.pct["p50"], 2), fmt(f.pct["p90"], 2),
-            fmt(f.pct["p99"], 2), latency_label(f.run.manifest), fmt(mem.get("arena_used")),
-            fmt(mem.get("model_bytes") or f.run.get("model", "bytes")),
-        ))
-    body.append(section("Runs side by side", table(
-        ["#", "run", "model", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
-         "p50 ms", "p90 ms", "p99 ms", "latency", "arena used", "model bytes"], rows),
-        note("Latency sources differ between runs: estimated and measured figures are not "
-             "directly comparable.", "warn") if len(sources) > 1 else Safe("")))
+    warn = mixed_sources_warning(figs)
+    body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs)),
+                        note(warn, "warn") if warn else Safe("")))
 
     pts = [(f.pct["p50"], f.accuracy.value) for f in figs]
     front = pareto_front(pts)
-    ppoints = [plots.ParetoPoint(f"#{i + 1} {f.run.model_name}", f.pct["p50"], f.accuracy.value,
-                                 f.accuracy.low, f.accuracy.high,
-                                 f"{f.run.board_id}/{f.run.backend}")
+    ppoints = [plots.ParetoPoint(f"#{i + 1} {f.model_name}", f.pct["p50"], f.accuracy.value,
+                                 f.accuracy.low, f.accuracy.high, f.where)
                for i, f in enumerate(figs) if not math.isnan(pts[i][0] + pts[i][1])]
     index_map = [i for i in range(len(figs)) if not math.isnan(pts[i][0] + pts[i][1])]
     front_local = {index_map.index(i) for i in front}
@@ -195,13 +330,13 @@ def render(runs: list[Run], k: float = 3.0) -> str:
 def _memory(figs: list[RunFigures]) -> Safe:
     arena, flash = [], []
     for i, f in enumerate(figs):
-        mem = f.run.get("memory", default={}) or {}
-        name = f"#{i + 1} {f.run.model_name} @ {f.run.board_id}"
+        mem = meta(f.run, "memory") or {}
+        name = f"#{i + 1} {f.model_name} @ {f.run.board or '?'}"
         if isinstance(mem.get("arena_used"), (int, float)):
             arena.append(plots.MemoryBar(name, float(mem["arena_used"]),
                                          _num(mem.get("ram_for_arena")),
                                          _num(mem.get("arena_size"))))
-        mb = mem.get("model_bytes") or f.run.get("model", "bytes")
+        mb = mem.get("model_bytes") or meta(f.run, "model", "bytes")
         if isinstance(mb, (int, float)):
             flash.append(plots.MemoryBar(name, float(mb), _num(mem.get("flash_for_model"))))
     parts: list[Any] = []
@@ -220,40 +355,56 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def method_note(k: float) -> str:
+    return (f"Accuracy: Newcombe hybrid score interval for the difference of two proportions; "
+            f"'no difference' when it includes zero. Latency: a shift is flagged when it "
+            f"exceeds {k:g} times the noise of the p50.")
+
+
 def _differences(figs: list[RunFigures], k: float) -> Safe:
     if len(figs) < 2:
         return section("Differences", note("One run only: nothing to compare against."))
-    base = figs[0]
-    between = run_to_run_noise(figs)
-    rows = []
-    for i, f in enumerate(figs[1:], start=2):
-        d = newcombe(f.accuracy, base.accuracy)
-        sh = latency_shift(base, f, between, k)
-        acc_verdict = ("no difference" if not d.significant else
-                       "better" if d.diff > 0 else "worse")
-        lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
-                       "within noise" if not sh.significant else
-                       "slower" if sh.delta_ms > 0 else "faster")
-        rel = sh.delta_ms / base.pct["p50"] if base.pct["p50"] else math.nan
-        rows.append((
-            f"#{i} vs #1", fmt_ci(d.diff, d.low, d.high), acc_verdict,
-            f"{fmt(sh.delta_ms, 3)} ms ({rel:+.1%})" if not math.isnan(rel) else "\u2014",
-            f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})", lat_verdict,
-        ))
-    return section(
-        "Differences against run #1",
-        table(["pair", "accuracy difference (95 % CI)", "accuracy", "p50 latency shift",
-               "p50 noise (1 sigma)", "latency"], rows),
-        note(f"Accuracy: Newcombe hybrid score interval for the difference of two proportions; "
-             f"'no difference' when it includes zero. Latency: a shift is flagged when it "
-             f"exceeds {k:g} times the noise of the p50."))
+    return section("Differences against run #1", table(DIFFERENCES, differences(figs, k)),
+                   note(method_note(k)))
 
 
-def write_comparison(paths: list[Path], out: Path | None = None, sigma_k: float = 3.0) -> Path:
-    runs = [load_run(p, columns=COLUMNS) for p in paths]
+@dataclass
+class Comparison:
+    """What ``write_comparison`` produced: the page, and the figures its tables came from."""
+
+    path: Path
+    figures: list[RunFigures]
+    k: float
+
+    def print(self) -> None:
+        """The page's two tables on the console (rich on a terminal, plain text otherwise)."""
+        from harness import console
+
+        for f in self.figures:
+            for p in problems_of(f.run):
+                log.warning("%s: %s", f.run.run_id, p)
+        console.print_rows(SIDE_BY_SIDE, side_by_side(self.figures, short=True),
+                           title="Runs side by side")
+        console.print_lines(latency_notes(self.figures))
+        warn = mixed_sources_warning(self.figures)
+        if warn:
+            log.warning("%s", warn)
+        if len(self.figures) > 1:
+            console.print_rows(DIFFERENCES, differences(self.figures, self.k),
+                               title="Differences against run #1")
+
+
+def compare(paths: list[Path], out: Path | None = None, sigma_k: float = 3.0) -> Comparison:
+    """Read the runs, write the comparison page, and keep the figures for the console."""
+    figs = [figures(load_run(p, columns=COLUMNS)) for p in paths]
     if out is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = reports_dir() / f"compare-{stamp}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(runs, sigma_k), encoding="utf-8")
-    return out
+    out.write_text(render_figures(figs, sigma_k), encoding="utf-8")
+    return Comparison(out, figs, sigma_k)
+
+
+def write_comparison(paths: list[Path], out: Path | None = None, sigma_k: float = 3.0) -> Path:
+    """Write the comparison page of ``paths``; returns where it went."""
+    return compare(paths, out, sigma_k).path

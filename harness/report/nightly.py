@@ -8,6 +8,8 @@ CI job summary, JUnit XML for CI test views and OpenMetrics lines for dashboards
 exit code is 1 on a regression or a failed cell, so a CI job turns red.
 
 The runner is injectable (``runner=``) so the cell loop is testable without the bench.
+What ran tonight is read back from the history through :func:`harness.results.history`
+(:meth:`NightlyResult.tonight`), the DataFrame a notebook gets, and shown as a table.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import console
 from harness.bench.request import BenchRequest
@@ -30,6 +32,10 @@ from harness.report.history import History
 from harness.report.matrix import Cell, Matrix, load_matrix
 from harness.report.records import CellOutcome
 from harness.report.regress import Check, check_accuracy, check_latency
+from harness.units import latency_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,68 @@ class NightlyResult:
     def exit_code(self) -> int:
         failed = any(o.status == FAILED for o in self.outcomes)
         return 1 if self.regressions or failed else 0
+
+    def history(self) -> pd.DataFrame:
+        """Every run in the history index, one row each (``harness.results.history``)."""
+        from harness.results import history
+
+        return history(self.out)
+
+    def tonight(self) -> pd.DataFrame:
+        """One row per cell of tonight: its outcome, and its run's history row where it ran.
+
+        The figures come from the history index, so this table and a notebook's
+        ``harness.results.history`` agree; a cell that did not run has no figures.
+        """
+        import pandas as pd
+
+        index = self.history().set_index("path")
+        records = []
+        for o in self.outcomes:
+            key = str(o.run_dir) if o.run_dir is not None else None
+            row = index.loc[key].to_dict() if key is not None and key in index.index else {}
+            records.append({"cell": o.cell.name, "result": ci_outputs.verdict(o),
+                            "reason": o.reason, "run_dir": key, **row,
+                            "latency_label": (o.row or {}).get("latency_label")})  # fmt: skip
+        return pd.DataFrame.from_records(records)
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """Tonight as the console shows it: accuracy with its interval, p50 with its unit and source."""
+        rows: list[tuple[str, ...]] = []
+        for rec in self.tonight().to_dict("records"):
+            run_dir = rec.get("run_dir")
+            where = Path(run_dir).name if isinstance(run_dir, str) else str(rec.get("reason") or "")
+            rows.append((rec["cell"], rec["result"], _acc_text(rec), _p50_text(rec), where))
+        return rows
+
+
+TABLE_COLUMNS = ["cell", "result", "accuracy (95 % CI)", "p50 latency", "run / reason"]
+
+
+def _num(v: Any) -> float | None:
+    """A figure the history holds as a float; None for NULL (None, NaN or pandas' NA)."""
+    import pandas as pd
+
+    return None if v is None or bool(pd.isna(v)) else float(v)
+
+
+def _acc_text(rec: dict[str, Any]) -> str:
+    a, lo, hi = (_num(rec.get(k)) for k in ("accuracy", "accuracy_ci_low", "accuracy_ci_high"))
+    if a is None:
+        return "\u2014"
+    if lo is None or hi is None:
+        return f"{a:.1%}"
+    return f"{a:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
+def _p50_text(rec: dict[str, Any]) -> str:
+    p50 = _num(rec.get("latency_us_p50"))
+    if p50 is None:
+        return "\u2014"
+    label = rec.get("latency_label")
+    if not isinstance(label, str) or not label:
+        label = ci_outputs.source_words(rec.get("latency_source"))
+    return f"{p50 / 1000:.2f} ms ({label})"
 
 
 def bench_runner() -> Runner:
@@ -100,6 +168,21 @@ def _run_cell(cell: Cell, m: Matrix, runs_dir: Path, limit: int | None,
     return outcome
 
 
+def _run_latency_label(run_dir: Path) -> str | None:
+    """The run's own latency label (run.json), which the history index does not hold.
+
+    CI outputs show it beside every time, so a nightly says "estimated from the nano33
+    cost model (source: ...)" rather than a bare "estimated".
+    """
+    from harness.errors import DataError
+    from harness.results import load_run
+
+    try:
+        return latency_label(load_run(run_dir, columns=["status"]).meta)
+    except DataError:
+        return None
+
+
 def check_run(history: History, row: dict[str, Any], m: Matrix) -> list[Check]:
     prev = history.previous(row, m.policy.window)
     acc = check_accuracy(
@@ -109,6 +192,9 @@ def check_run(history: History, row: dict[str, Any], m: Matrix) -> list[Check]:
     lat = check_latency(row.get("latency_us_p50"), [p["latency_us_p50"] for p in prev
                                                     if p.get("latency_us_p50") is not None],
                         m.policy)
+    if row.get("latency_us_p50") is not None:
+        # the check quotes times: say what kind, on the page, in Markdown and in JUnit alike
+        lat = replace(lat, message=f"{lat.message} {ci_outputs.latency_tag(row)}")
     return [acc, lat]
 
 
@@ -137,6 +223,7 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
                 if o.row is None:
                     o.status, o.reason = FAILED, "the runner returned a folder without run.json"
                     continue
+                o.row["latency_label"] = _run_latency_label(o.run_dir)
                 o.checks = check_run(history, o.row, m)
         total = history.count()
         page = trends.nightly_page(m, outcomes, history, out)

@@ -187,11 +187,37 @@ def _latency(run: Run) -> Safe:
         id_="latency")
 
 
+def _eembc(run: Run) -> Safe:
+    """An EEMBC run's figures the official MLPerf Tiny runner's way, beside the harness's."""
+    from harness.report.eembc_figures import eembc_figures
+
+    f = eembc_figures(run.manifest, run.columns)
+    if f is None:
+        return Safe("")
+
+    def unit(v: float | None, u: str, digits: int = 3) -> str:
+        return fmt(v, digits) + (u if v is not None else "")
+
+    rows = [
+        ("Top-1, runner's way (arg-max of normalised scores)", unit(f.runner_top1, " %", 1)),
+        ("accuracy, harness's way (person score >= threshold)", unit(f.harness_accuracy, " %", 1)),
+        ("AUC, runner's way (normalised person score)", fmt(f.runner_auc)),
+        ("median throughput, runner's way (N / (t1 - t0) per window)",
+         unit(f.runner_throughput, " inf/s") + ("" if f.runner_valid else " (not valid: run too short)")),
+        ("windows (inferences, device seconds)", ", ".join(f"{k} in {t:.1f} s" for k, t in f.windows)),
+        ("throughput, harness's way (1 / median per-image latency)", unit(f.harness_throughput, " inf/s")),
+        ("median latency, harness's way", unit(f.harness_latency_ms, " ms")),
+    ]
+    return section("MLPerf Tiny (EEMBC) figures", note(f.note, "note" if f.runner_valid else "warn"),
+                   kv_table(rows), id_="eembc")
+
+
 def _layers(run: Run) -> Safe:
     prof = run.get("profile")
     if not isinstance(prof, list) or not prof:
-        return section("Time per layer", note("run.json has no per-layer profile.", "warn"),
-                       id_="layers")
+        why = run.get("profile_unavailable")
+        text = f"Per-layer profile {why}." if why else "run.json has no per-layer profile."
+        return section("Time per layer", note(text, "warn"), id_="layers")
     names, us = [], []
     by_op: dict[str, float] = {}
     for i, p in enumerate(prof):
@@ -455,6 +481,7 @@ def render(run: Run, opts: ReportOptions | None = None) -> str:
         ("Summary", lambda: _summary(run)),
         ("Classification", lambda: _classification(run, opts)),
         ("Latency", lambda: _latency(run)),
+        ("MLPerf Tiny (EEMBC) figures", lambda: _eembc(run)),
         ("Time per layer", lambda: _layers(run)),
         ("Memory", lambda: _memory(run)),
         ("Host vs device", lambda: _agreement(run)),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.report import plots
-from harness.report.ci_outputs import source_words, verdict
+from harness.report.ci_outputs import latency_words, verdict
 from harness.report.html import Safe, fmt, img, note, page, section, table, tag
 from harness.report.regress import REGRESSION, Policy, flag_series
 
@@ -96,7 +96,7 @@ def nightly_page(m: Matrix, outcomes: Sequence[CellOutcome], history: History, o
                                           if o.status == "ok" else "note"),
                          fmt(r.get("accuracy")),
                          fmt(p50 / 1000 if p50 is not None else None, 2),
-                         source_words(r.get("latency_source")) if r.get("latency_source") else "\u2014",
+                         latency_words(r) if r.get("latency_source") or r.get("latency_label") else "\u2014",
                          _link(o, out)))
         body.append(section("Tonight", table(["cell", "result", "accuracy", "p50 ms",
                                               "latency", "run / reason"], rows)))

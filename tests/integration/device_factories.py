@@ -77,7 +77,8 @@ def _test_double_options(model: Path) -> dict[str, object]:
     from harness.models.tflite_file import ModelInfo
 
     info = ModelInfo.from_file(model)
-    return {"input_shape": info.inputs[0].shape, "ops": [layer.op for layer in info.layers]}
+    return {"input_shape": info.inputs[0].shape, "ops": [layer.op for layer in info.layers],
+            "test_double": True}
 
 
 @contextmanager
@@ -100,6 +101,26 @@ def qemu_device(model: Path, board: Board) -> Iterator[Device]:
         dev.close()
 
 
+@contextmanager
+def native_tflm_device(model: Path, board: Board) -> Iterator[Device]:
+    """The real firmware (TFLM + CMSIS-NN, the model compiled in) built for the host."""
+    dev = create_device("native", board, model=model)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
+@contextmanager
+def qemu_tflm_device(model: Path, board: Board) -> Iterator[Device]:
+    """The real firmware (TFLM + CMSIS-NN, the model compiled in) on QEMU's Cortex-M4."""
+    dev = create_device("qemu", board, model=model)
+    try:
+        yield dev
+    finally:
+        dev.close()
+
+
 def _missing(tools: tuple[str, ...]) -> str | None:
     import shutil
 
@@ -115,12 +136,33 @@ def qemu_missing() -> str | None:
     return _missing(("qemu-system-arm", "arm-none-eabi-g++", "make"))
 
 
+def _no_tflm_tree() -> str | None:
+    from harness.deploy.tflm_tree import find_tree
+    from harness.errors import HarnessError
+
+    try:
+        find_tree()
+    except HarnessError as exc:
+        return f"no TFLM tree for the real firmware: {exc}"
+    return None
+
+
+def native_tflm_missing() -> str | None:
+    return native_missing() or _no_tflm_tree()
+
+
+def qemu_tflm_missing() -> str | None:
+    return _missing(("qemu-system-arm", "arm-none-eabi-g++", "cmake")) or _no_tflm_tree()
+
+
 FACTORIES: list[DeviceFactory] = [
     DeviceFactory("sim", sim_device),
     DeviceFactory("serial-on-sim-pty", serial_on_sim_pty),
     DeviceFactory("serial-over-rfc2217", serial_over_rfc2217),
     DeviceFactory("native", native_device, skip_reason=native_missing, runs_model=False),
     DeviceFactory("qemu", qemu_device, skip_reason=qemu_missing, runs_model=False),
+    DeviceFactory("native-tflm", native_tflm_device, skip_reason=native_tflm_missing),
+    DeviceFactory("qemu-tflm", qemu_tflm_device, skip_reason=qemu_tflm_missing),
 ]
 
 

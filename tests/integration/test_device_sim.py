@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ def board_with(tmp_path: Path, **changes: int) -> Board:
         lines.append(f"{key} = {changes[key]}" if key in changes else line)
     path = tmp_path / "small.toml"
     path.write_text("\n".join(lines) + "\n")
+    # the profile names its fitted cost model by a relative path: copy it beside
+    shutil.copytree(boards_dir() / "calibration", tmp_path / "calibration", dirs_exist_ok=True)
     return load_board_file(path)
 
 

@@ -52,7 +52,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def device(backend: str, board: Board) -> Iterator[Device]:
-    with create_device(backend, board, input_shape=SHAPE, ops=OPS) as dev:
+    with create_device(backend, board, input_shape=SHAPE, ops=OPS, test_double=True) as dev:
         yield dev
 
 
@@ -122,7 +122,7 @@ def test_failing_invoke_is_an_error_and_the_device_stays_usable(device: Device) 
 
 
 def test_model_that_did_not_load_is_reported_in_one_line(backend: str, board: Board) -> None:
-    dev = create_device(backend, board, fail_model=True)
+    dev = create_device(backend, board, fail_model=True, test_double=True)
     with pytest.raises(DeviceError, match="no usable model: test double told to fail"):
         dev.open()
     dev.close()

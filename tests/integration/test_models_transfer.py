@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,7 @@ def test_sweep_reports_points_that_fit_no_board(
         "flash_bytes = 1_048_576", "flash_bytes = 330_000"
     )
     (boards / "minuscule.toml").write_text(text)
+    shutil.copytree(boards_dir() / "calibration", boards / "calibration")  # the fitted cost model it names
     monkeypatch.setenv("HIL_BOARDS_DIR", str(boards))
     out = tmp_path / "sweep"
     rc = main(["sweep", "--data", str(tiny_data), "--out", str(out), "--alphas", "0.25",

@@ -302,3 +302,31 @@ def test_sigkilled_run_is_marked_interrupted_by_the_next_bench_and_report(tmp_pa
 
     with pytest.raises(ConfigError, match=r"is still being written by pid \d+; wait for it"):
         run_bench(BenchRequest(resume=str(folder)), quiet=True)
+
+
+def test_the_watchdog_is_part_of_the_request_and_checked(tmp_path: Path, tiny: Path, nano33) -> None:  # type: ignore[no-untyped-def]
+    from harness.errors import ConfigError
+
+    for bad in (0.0, -3.0, float("nan")):
+        with pytest.raises(ConfigError, match="--watchdog must be a positive number of seconds"):
+            BenchRequest(watchdog=bad).resolved()
+    assert BenchRequest.from_dict(BenchRequest(watchdog=7.5).to_dict()).watchdog == 7.5
+    assert BenchRequest().watchdog == 60.0
+    data = make_image_folder(tmp_path / "data", 2)
+    folder = _bench(tmp_path, InProcessDevice(nano33, tiny), data, request=BenchRequest(watchdog=9.0))
+    m = load_run(folder).manifest
+    assert m["request"]["watchdog"] == 9.0
+    assert "link" not in m  # a device without a host session has no link to count
+
+
+def test_hil_bench_takes_watchdog_and_says_so_in_help() -> None:
+    from harness.bench.cli import request_from_args
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--watchdog", "12"])
+    assert request_from_args(args, None).watchdog == 12.0
+    assert parser.parse_args(["bench"]).watchdog == 60.0
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "bench", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert "--watchdog S" in proc.stdout and "no progress for S" in proc.stdout

@@ -151,3 +151,23 @@ def test_resume_command_names_out_only_when_the_run_is_elsewhere(
     assert resume_command(tmp_path / "reports" / "runs" / run_id) == f"hil bench --resume {run_id}"
     odd = tmp_path / "my runs"
     assert resume_command(odd / run_id) == f"hil bench --resume {run_id} --out '{odd}'"
+
+
+def test_resume_drops_the_rows_the_link_lost_so_they_are_measured_again(tmp_path: Path) -> None:
+    folder = RunFolder.create(tmp_path, "r-link")
+    w = RowWriter(folder.path, batch_rows=2)
+    lost = {"status": "error", "error": "link: input bytes 0-1016 of 27648: 70 resends", "output_q": None}
+    w.add(_row(0))
+    w.add(_row(1, **lost))
+    w.add(_row(2, status="error", error="not an image file", output_q=None))
+    w.add(_row(3, **lost))
+    w.add(_row(4))
+    w.flush()
+    assert len(part_files(folder.path)) == 3
+    table, next_part = folder.prepare_resume()
+    kept = ["img0", "img2", "img4"]  # a corrupt image stays an error row; the link's are redone
+    assert table is not None and table.column("image_id").to_pylist() == kept
+    assert [p.name for p in part_files(folder.path)] == ["results-00000.parquet"] and next_part == 1
+    assert not (folder.path / RESULTS_NAME).exists()
+    again = read_results(folder.path)
+    assert again is not None and again.column("image_id").to_pylist() == kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,10 @@ def test_fit_check_reports_the_failing_resource() -> None:
 def test_cost_model_counts_macs_and_overhead() -> None:
     cm = load_board("nano33").cost_model
     conv = cm.op_cycles("CONV_2D", macs=1000, output_elements=10)
-    assert conv == pytest.approx(cm.cycles_per_mac["CONV_2D"] * 1000 + cm.per_op_overhead_cycles)
+    # per MAC, plus per output element where the profile (or its calibration) has a figure
+    per_out = cm.cycles_per_output_element.get("CONV_2D", 0.0)
+    expected_conv = cm.cycles_per_mac["CONV_2D"] * 1000 + per_out * 10 + cm.per_op_overhead_cycles
+    assert conv == pytest.approx(expected_conv)
     pool = cm.op_cycles("AVERAGE_POOL_2D", macs=0, output_elements=256)
     expected = cm.cycles_per_output_element["AVERAGE_POOL_2D"] * 256 + cm.per_op_overhead_cycles
     assert pool == pytest.approx(expected)
@@ -72,6 +76,7 @@ def _nano33_with(tmp_path: Path, key: str, value: str) -> Path:
     assert out != lines, f"{key} is not a line of nano33.toml"
     path = tmp_path / "edited.toml"
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    shutil.copytree(boards_dir() / "calibration", tmp_path / "calibration", dirs_exist_ok=True)
     return path
 
 
@@ -124,6 +129,7 @@ def test_hil_bench_with_a_bad_profile_is_one_line_without_traceback(
     key = content.split(b"=")[0].strip()
     lines = [content.rstrip(b"\n") if ln.split(b"=")[0].strip() == key else ln for ln in text.splitlines()]
     (folder / "nano33.toml").write_bytes(content if b"=" not in content else b"\n".join(lines) + b"\n")
+    shutil.copytree(boards_dir() / "calibration", folder / "calibration")
     monkeypatch.setenv("HIL_BOARDS_DIR", str(folder))
     assert boards_dir() == folder, "HIL_BOARDS_DIR does not move the boards folder"
     rc = main(["bench", "--board", "nano33", "--limit", "1", "--quiet", "--out", str(tmp_path / "runs")])

@@ -155,17 +155,24 @@ def _bench_on_a_pty(tmp_path: Path, *extra: str) -> tuple[int, str]:
     """``hil bench`` on the fake backend with stdout and stderr on a real pseudo-terminal."""
     data = make_image_folder(tmp_path / "data", 6)
     model = tiny_model(tmp_path)
+    return _hil_on_a_pty(
+        tmp_path, "bench", "--backend", "fake", "--model", str(model), "--data", str(data),
+        "--out", str(tmp_path / "runs"), *extra, env={"BENCH_FAKE_DELAY_S": "0.05"},
+    )  # fmt: skip
+
+
+def _hil_on_a_pty(tmp_path: Path, *argv: str, env: dict[str, str]) -> tuple[int, str]:
+    """``hil ARGV`` (with the fake backend registered) on a real pseudo-terminal."""
     code = (
         f"import sys; sys.path.insert(0, {str(UNIT_DIR)!r}); import bench_fakes\n"
         "from harness.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     )
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env.update(BENCH_FAKE_DELAY_S="0.05", COLUMNS="160", TERM="xterm-256color")
+    child_env = {k: v for k, v in os.environ.items() if k != "CI"}
+    child_env.update(COLUMNS="160", TERM="xterm-256color", **env)
     child = subprocess.Popen(
-        [sys.executable, "-c", code, "bench", "--backend", "fake", "--model", str(model),
-         "--data", str(data), "--out", str(tmp_path / "runs"), *extra],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env,
+        [sys.executable, "-c", code, *argv],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=child_env,
     )  # fmt: skip
     os.close(slave)
     chunks: list[bytes] = []
@@ -203,13 +210,121 @@ def test_hil_bench_on_a_terminal_draws_the_bar(tmp_path: Path) -> None:
     assert rc == 0, text
     assert "img/s" in text and "6/6" in ANSI.sub("", text)
     assert "acc " in text and "mismatches" in text
-    assert "╭" in text and "images" in text  # the summary in a panel
+    assert "╭" in text and "│ images " in ANSI.sub("", text)  # the summary as a table
 
 
 def test_quiet_is_plain_everywhere() -> None:
     console.configure(quiet=True)
     tty = FakeTty()
     assert console.is_plain(tty)
-    console.print_block("images   4 measured\n", title="run", console=console.make_console(tty))
+    console.print_summary("images   4 measured\n", title="run", console=console.make_console(tty))
     console.print_error("hil bench", LinkError("no port"), console=console.make_console(tty))
     assert tty.getvalue() == "images   4 measured\nhil bench: error: no port\n"
+
+
+SUMMARY = (
+    "run r1: complete\n"
+    "accuracy 85.7 % (95 % CI 65.4 % - 95.0 %) at threshold 0.5\n"
+    "latency  (estimated) p50 287.17 ms - estimated from the nano33 cost model (source: MLPerf Tiny)\n"
+)
+
+
+def test_summary_is_a_table_on_a_terminal_and_the_file_elsewhere() -> None:
+    con = terminal()
+    console.print_summary(SUMMARY, title="r1", console=con)
+    text = con.export_text()
+    cells = [ln.split("│") for ln in text.splitlines() if ln.count("│") == 3]
+    rows = {c[1].strip(): c[2].strip() for c in cells}
+    assert rows["accuracy"] == "85.7 % (95 % CI 65.4 % - 95.0 %) at threshold 0.5"
+    assert rows["latency"].startswith("(estimated) p50 287.17 ms") and "nano33 cost model" in rows["latency"]
+    out = io.StringIO()
+    console.print_summary(SUMMARY, title="r1", console=console.make_console(out))
+    assert out.getvalue() == SUMMARY  # byte for byte, as summary.txt
+
+
+def test_a_narrow_terminal_folds_a_summary_but_keeps_every_word() -> None:
+    con = Console(record=True, force_terminal=True, width=50)
+    console.print_summary(SUMMARY, console=con)
+    words = " ".join(ln.split("│")[2].strip() for ln in con.export_text().splitlines() if ln.count("│") == 3)
+    assert "(source: MLPerf Tiny)" in words and "287.17 ms" in words
+
+
+def test_rows_are_a_rich_table_on_a_terminal_and_aligned_text_otherwise() -> None:
+    cols = ["#", "model", "p50 ms"]
+    rows = [[1, "mlperf-vww-96", "287.17"], [2, "vww-default", None]]
+    con = terminal()
+    console.print_rows(cols, rows, title="Runs", console=con)
+    shown = con.export_text()
+    assert "┃ model" in shown and "│ mlperf-vww-96 │ 287.17 │" in shown
+    out = io.StringIO()
+    console.print_rows(cols, rows, title="Runs", console=console.make_console(out))
+    assert out.getvalue() == (
+        "Runs\n"
+        "#  model          p50 ms\n"
+        "1  mlperf-vww-96  287.17\n"
+        "2  vww-default\n"
+    )
+
+
+def test_status_line_on_a_terminal_ends_with_its_outcome() -> None:
+    con = terminal()
+    with console.status("building qemu image for vww-default (cached: no)", console=con) as st:
+        assert st.drawing
+        st.update("linking")
+    assert st.ok is True
+    # the recording holds every frame; the last one is the finished line
+    last = ANSI.sub("", con.export_text()).split("(cached: no)")[-1]
+    assert last.startswith(": done in ") and " s " in last
+    assert "/" not in last  # no item count for work without a count
+    con = terminal()
+    with pytest.raises(LinkError), console.status("building qemu image", console=con) as st:
+        st.update("compiling")
+        raise LinkError("cmake failed")
+    assert st.ok is False
+    assert "building qemu image: failed at compiling in " in con.export_text()
+
+
+def test_status_is_silent_where_output_is_plain(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="harness.console")
+    with console.status("building nano33ble firmware") as st:  # pytest's capture is not a tty
+        assert not st.drawing
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert any("building nano33ble firmware: done in" in r.getMessage() for r in caplog.records)
+
+
+def test_a_status_inside_a_bar_shares_its_display() -> None:
+    """An emulator build started inside a nightly's bar becomes a second line of that display."""
+    con = terminal()
+    with console.progress("nightly", 2, unit="cell", console=con) as bar:
+        for _ in range(2):
+            with console.status("building qemu image") as st:
+                assert st.drawing
+            bar.advance(1)
+    assert "2/2" in con.export_text()
+    with console.status("again", console=con) as st:  # the display was released
+        assert st.drawing
+
+
+def test_hil_build_shows_a_status_line_on_a_terminal_only(tmp_path: Path) -> None:
+    """A real ``hil build --no-compile`` (TFLM measures the arena) into a temporary firmware dir."""
+    from deploy_tiny_model import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "tiny.tflite")
+    fw = {"HIL_FIRMWARE_DIR": str(tmp_path / "fw")}
+    argv = ("build", "--board", "nano33", "--model", str(model), "--no-compile")
+    rc, text = _hil_on_a_pty(tmp_path, *argv, env=fw)
+    assert rc == 0, text
+    plain = ANSI.sub("", text)
+    assert "generating firmware sources for tiny.tflite on nano33: done in " in plain
+    assert "firmware not compiled (--no-compile)" in plain
+    rc, text = _hil_on_a_pty(tmp_path, *argv, "--quiet", env=fw)
+    assert rc == 0 and "generating" not in text and ESC not in text
+    piped = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *argv], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **fw},
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == "" and "generating" not in piped.stdout and ESC not in piped.stdout

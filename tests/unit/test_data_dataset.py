@@ -97,3 +97,58 @@ def test_corrupt_image_surfaces_on_load(tmp_path: Path) -> None:
         bad.load_rgb()
     good = [s for s in ds.iter_samples() if s.label == 1][0]
     assert isinstance(good.load_rgb(), np.ndarray)
+
+
+# -- built sets: the manifest's columns and dataset.json are checked on open --------------------
+
+
+def _built_set(root: Path, columns: dict[str, object] | None = None, meta: bytes | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(root / "images" / f"{i}.png")
+    cols: dict[str, object] = {
+        "id": ["a", "b", "c"], "path": [f"images/{i}.png" for i in range(3)], "label": [0, 1, 0],
+        "split": ["test"] * 3, "sha256": [None, None, None],
+    }
+    cols.update(columns or {})
+    pq.write_table(pa.table(cols), root / "manifest.parquet")
+    if meta is not None:
+        (root / "dataset.json").write_bytes(meta)
+    return root
+
+
+def test_a_well_formed_built_set_opens(tmp_path: Path) -> None:
+    ds = Dataset.open(_built_set(tmp_path / "ok", meta=b'{"name": "three", "synthetic": true}'))
+    assert len(ds) == 3 and ds.name == "three" and ds.synthetic
+
+
+@pytest.mark.parametrize(
+    ("columns", "meta", "message"),
+    [
+        ({"label": ["person", "no", "yes"]}, None, "column 'label' has type string: expected 0 (no"),
+        ({"label": [0, 2, 1]}, None, "column 'label' row 1 = 2 is wrong: expected 0 or 1"),
+        ({"label": [0, None, 1]}, None, "column 'label' row 1 is null"),
+        ({"path": ["images/0.png", None, "images/2.png"]}, None, "column 'path' row 1 is null"),
+        ({"id": ["a", "b", "a"]}, None, "column 'id' row 2 = 'a' repeats an earlier row"),
+        ({"split": [1, 2, 3]}, None, "column 'split' has type int64: expected a split name"),
+        ({}, b'["not", "an", "object"]', "dataset.json: holds a JSON list: expected an object"),
+        ({}, b'{"name": 7}', "dataset.json: name = 7 is wrong: expected a non-empty string"),
+        ({}, b'{"synthetic": "yes"}', "dataset.json: synthetic = 'yes' is wrong: expected true or false"),
+        ({}, b'{"name": "caf\xe9"}', "dataset.json: not UTF-8 text (byte"),
+        ({}, b'{"name": ', "dataset.json: not valid JSON"),
+    ],
+    ids=["label-words", "label-range", "label-null", "path-null", "duplicate-id", "split-type",
+         "meta-list", "meta-name", "meta-synthetic", "meta-latin1", "meta-truncated"],
+)
+def test_a_broken_built_set_is_one_line_naming_file_and_column(
+    tmp_path: Path, columns: dict[str, object], meta: bytes | None, message: str
+) -> None:
+    root = _built_set(tmp_path / "bad", columns, meta)
+    with pytest.raises(DataError) as err:
+        Dataset.open(root)
+    text = str(err.value)
+    assert message in text and str(root) in text and "\n" not in text

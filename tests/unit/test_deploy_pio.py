@@ -29,7 +29,7 @@ def test_pio_accepts_the_project() -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     envs = pio.project_config(firmware_dir())
-    assert set(envs) == {"nano33ble", "nano33ble_renode", "esp32cam"}
+    assert set(envs) == {"nano33ble", "nano33ble_renode", "esp32cam", "nano33ble_eembc", "esp32cam_eembc"}
     nano, renode, esp = envs["nano33ble"], envs["nano33ble_renode"], envs["esp32cam"]
     assert nano.platform.startswith("nordicnrf52@") and renode.platform == nano.platform
     assert esp.platform.startswith("espressif32@")

@@ -73,18 +73,22 @@ def test_qemu_command_counts_instructions_and_loads_the_boot_config(tmp_path: Pa
     cmd = qemu_command("mps2-an386", tmp_path / "fw.elf", 4321, tmp_path / "cfg.bin")
     assert cmd[:3] == ["qemu-system-arm", "-M", "mps2-an386"]
     assert "shift=0" in cmd[cmd.index("-icount") + 1]
-    assert "tcp:127.0.0.1:4321,server=on,wait=off" in cmd
+    # nodelay: the guest UART writes byte by byte; Nagle would hold each reply ~40 ms
+    assert "tcp:127.0.0.1:4321,server=on,wait=off,nodelay=on" in cmd
     assert any(a.startswith("loader,file=") and "addr=0x203ff000" in a for a in cmd)
 
 
 def test_native_command_passes_the_model_shape_and_layers() -> None:
     dev = NativeDevice(load_board("nano33"), input_shape=(1, 8, 8, 1), ops=["CONV_2D", "MEAN"],
-                       fail_model=True)
+                       fail_model=True, test_double=True)
     cmd = dev.command(Path("/x/runner"))
     assert cmd[cmd.index("--board") + 1] == "nano33"
     assert cmd[cmd.index("--input-shape") + 1] == "1x8x8x1"
     assert cmd[cmd.index("--ops") + 1] == "CONV_2D,MEAN"
     assert "--fail-model" in cmd
+    # the real firmware has its model compiled in: it takes only the board id
+    real = NativeDevice(load_board("nano33")).command(Path("/x/native_tflm"))
+    assert real == ["/x/native_tflm", "--board", "nano33"]
 
 
 def test_missing_compilers_and_emulator_are_one_line_tool_errors(

@@ -8,6 +8,7 @@ OpenMetrics; a run on a cycle counter still shows measured milliseconds.
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 from pathlib import Path
@@ -15,13 +16,25 @@ from typing import Any
 
 import pytest
 from bench_fakes import CYCLES, InProcessDevice, make_image_folder, tiny_model
+from rich.console import Console
 
+from harness import console
 from harness.bench.api import bench_on_device
+from harness.bench.request import BenchRequest
 from harness.boards import load_board
 from harness.link.messages import TimerKind
 from harness.report.ci_outputs import junit, openmetrics
+from harness.report.compare import (
+    DIFFERENCES,
+    SIDE_BY_SIDE,
+    compare,
+    differences,
+    latency_notes,
+    side_by_side,
+)
 from harness.report.history import FIELDS
 from harness.report.matrix import Cell, Matrix
+from harness.report.nightly import run_nightly
 from harness.report.records import CellOutcome
 from harness.report.regress import Check
 from harness.report.run_report import write_report
@@ -29,12 +42,14 @@ from harness.report.run_report import write_report
 TIME = re.compile(r"\d(?:[.,]\d+)?\s*(?:ms|µs|us|s)\b")
 
 
-def _bench(tmp_path: Path, board_id: str, timer: TimerKind) -> Path:
+def _bench(tmp_path: Path, board_id: str, timer: TimerKind, out_dir: Path | None = None) -> Path:
     board = load_board(board_id)
     device = InProcessDevice(board, tiny_model(tmp_path / "models"), timer=timer, clock_hz=25_000_000)
+    data = tmp_path / "data"
     return bench_on_device(
         device, board=board, backend="fake", model=device.model_path,
-        dataset=make_image_folder(tmp_path / "data", 4), out_dir=tmp_path / "runs",
+        dataset=data if data.is_dir() else make_image_folder(data, 4),
+        out_dir=out_dir or tmp_path / "runs",
     )  # fmt: skip
 
 
@@ -120,3 +135,62 @@ def test_measured_run_still_prints_ms(tmp_path: Path) -> None:
     assert m["latency"]["kind"] == "measured" and m["metrics"]["latency_estimated"] is False
     outcome = _outcome(folder, m)
     assert 'estimated="false"' in openmetrics([outcome])
+
+
+def _sections_with_a_time_say_estimated(page: str) -> None:
+    for part in page.split("<section")[1:]:
+        text = html.unescape(re.sub(r"<[^>]+>", " ", part))
+        if TIME.search(text):
+            assert "estimated" in text, text[:300]
+
+
+def test_instruction_run_console_tables_never_show_a_bare_time(instr_run: Path, tmp_path: Path) -> None:
+    """The terminal summary, ``hil compare``'s tables and page: every time says "estimated"."""
+    con = Console(record=True, force_terminal=True, width=100)
+    console.print_summary((instr_run / "summary.txt").read_text(), console=con)
+    shown = con.export_text()
+    assert "estimated" in shown and "instr" in shown
+    for row in (ln for ln in shown.splitlines() if ln.count("│") == 3):
+        label, value = row.split("│")[1].strip(), row.split("│")[2]
+        if TIME.search(value):
+            assert label == "latency", row  # the wrapped latency row, which says estimated
+    assert _timed_lines_lack_estimated(console.plain_rows(["field", "value"], console.fields_of(
+        (instr_run / "summary.txt").read_text()))) == []
+
+    other = _bench(tmp_path, "nano33", TimerKind.INSTRUCTIONS, out_dir=tmp_path / "runs2")
+    result = compare([instr_run, other], tmp_path / "c.html")
+    out = io.StringIO()
+    plain = console.make_console(out)
+    console.print_rows(SIDE_BY_SIDE, side_by_side(result.figures, short=True), console=plain)
+    console.print_lines(latency_notes(result.figures), console=plain)
+    console.print_rows(DIFFERENCES, differences(result.figures, result.k), console=plain)
+    text = out.getvalue()
+    assert "latency of #1, #2: estimated from QEMU instruction counts x CPI 1.25" in text
+    figures_only = [ln for ln in text.splitlines() if not ln.startswith(("#  run", "pair "))]  # not headers
+    assert _timed_lines_lack_estimated("\n".join(figures_only)) == []
+    rows = [ln for ln in text.splitlines() if ln.startswith(("1 ", "2 "))]
+    assert len(rows) == 2 and all(ln.split()[-3] == "estimated" for ln in rows)
+    _sections_with_a_time_say_estimated(result.path.read_text())
+
+
+def test_instruction_run_nightly_outputs_say_estimated(tmp_path: Path) -> None:
+    """A nightly over an instructions-timed cell: its table, Markdown, JUnit and OpenMetrics."""
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[nightly]\nname = "t"\nmin_latency_history = 1\n'
+                      '[[cell]]\nboard = "nano33"\nbackend = "fake"\n')
+
+    def runner(request: BenchRequest) -> Path:
+        return _bench(tmp_path, "nano33", TimerKind.INSTRUCTIONS, out_dir=request.out_dir)
+
+    for _ in range(2):  # the second night has a history, so its latency check quotes times
+        res = run_nightly(matrix, tmp_path / "h", runner=runner, write_reports=False)
+    ((cell, result, _acc, p50, _run),) = res.table_rows()
+    assert result == "ok" and " ms (estimated from QEMU instruction counts x CPI 1.25" in p50
+    summary = res.summary_path.read_text()
+    assert " ms (estimated from QEMU instruction counts x CPI 1.25" in summary
+    assert _timed_lines_lack_estimated(summary) == []
+    assert _timed_lines_lack_estimated(res.junit_path.read_text()) == []
+    om = res.metrics_path.read_text()
+    lat = [ln for ln in om.splitlines() if ln.startswith("hil_latency_") and "{" in ln]
+    assert lat and all('estimated="true"' in ln for ln in lat)
+    _sections_with_a_time_say_estimated(res.html_path.read_text())

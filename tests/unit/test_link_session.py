@@ -25,7 +25,11 @@ DATA = bytes((i * 7 + 3) % 256 for i in range(INPUT))
 
 @dataclass
 class Fault:
-    """Do ``action`` ("drop" or "corrupt") to the ``nth`` (1-based) frame of ``mtype`` going ``way``."""
+    """Do ``action`` to the ``nth`` (1-based) frame of ``mtype`` going ``way``.
+
+    "drop" loses it, "corrupt" damages it, "replay-first" delivers the first such frame
+    again just before it (a late duplicate, as a relay that repeats bytes makes).
+    """
 
     way: str
     mtype: MsgType
@@ -42,6 +46,7 @@ class FaultyLink:
     counts: dict[tuple[str, int], int] = field(default_factory=dict)
     applied: list[Fault] = field(default_factory=list)
     _buf: bytes = b""
+    first: dict[tuple[str, int], bytes] = field(default_factory=dict)
 
     def _fate(self, way: str, encoded: bytes) -> bytes:
         try:
@@ -50,11 +55,14 @@ class FaultyLink:
             return encoded
         key = (way, ftype)
         self.counts[key] = self.counts.get(key, 0) + 1
+        self.first.setdefault(key, encoded)
         for fault in self.faults:
             if fault.way == way and fault.mtype == ftype and fault.nth == self.counts[key]:
                 self.applied.append(fault)
                 if fault.action == "drop":
                     return b""
+                if fault.action == "replay-first":
+                    return self.first[key] + encoded
                 damaged = bytearray(encoded)
                 mid = len(damaged) // 2
                 damaged[mid] = damaged[mid] ^ 0x5A or 0x01
@@ -309,3 +317,102 @@ def test_a_stalled_upload_names_the_chunk_and_the_bytes_in_flight() -> None:
         os.close(master)
         os.close(slave)
     assert "INPUT_CHUNK seq 1 (input bytes 0-1016 of 27648)" in str(err.value)
+
+
+# -- defects found by the fault-injection suite (tests/faults) ------------------------------
+
+OTHER = bytes((i * 13 + 5) % 256 for i in range(INPUT))
+
+
+@pytest.mark.parametrize("max_payload", [1024, 8192], ids=["acknowledged-upload", "pipelined"])
+def test_a_lost_first_chunk_never_runs_the_previous_input(
+    rig_factory: Callable[..., Rig], max_payload: int
+) -> None:
+    """Chunk 0 of the second input is lost: the device, still holding the first input complete,
+    acknowledges the later chunks as duplicates; the host must send offset 0 again, not INFER."""
+    chunks = -(-INPUT // (max_payload - 8))
+    rig = rig_factory([Fault("rx", MsgType.INPUT_CHUNK, chunks + 1, "drop")], max_payload=max_payload)
+    rig.session.hello()
+    assert rig.session.run(DATA, 0, 1, False, 2.0).output == expected_output(DATA, 2)
+    assert rig.session.run(OTHER, 0, 1, False, 2.0).output == expected_output(OTHER, 2)
+    assert rig.link.applied and rig.engine.inputs_set[-1] == OTHER
+    assert rig.session.stats.resends >= 1
+
+
+def test_a_device_reset_between_hello_and_input_is_greeted_again(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory()
+    rig.session.hello()
+    assert rig.session.run(DATA, 0, 1, False, 2.0).output == expected_output(DATA, 2)
+    rig.device.hello_done = False  # what a reset leaves: a device that has not been greeted
+    assert rig.session.run(OTHER, 0, 1, False, 2.0).output == expected_output(OTHER, 2)
+    assert rig.session.stats.device_resets == 1
+
+
+def test_an_echoing_port_is_named_an_echo_not_silence() -> None:
+    """pyserial's loop:// returns every byte written: the hello comes back as a HELLO frame."""
+    port = open_port("loop://")
+    try:
+        session = Session(port, timeout=0.2, retries=1)
+        with pytest.raises(LinkError) as err:
+            session.hello()
+    finally:
+        port.close()
+    message = str(err.value)
+    assert "nothing was received" not in message
+    assert "came back" in message and "echoes" in message and "\n" not in message
+
+
+def test_an_input_past_its_resend_budget_is_given_up(rig_factory: Callable[..., Rig]) -> None:
+    from harness.link.protocol import ResendBudgetExceeded
+
+    faults = [Fault("rx", MsgType.INPUT_CHUNK, n, "corrupt") for n in range(2, 60, 2)]
+    rig = rig_factory(faults)
+    rig.session.hello()
+    rig.session.resend_budget = 3
+    with pytest.raises(ResendBudgetExceeded, match="over its budget of 3"):
+        rig.session.run(DATA, 0, 1, False, 2.0)
+    rig.session.resend_budget = None
+    rig.link.faults.clear()
+    assert rig.session.run(OTHER, 0, 1, False, 2.0).output == expected_output(OTHER, 2)
+
+
+def test_the_watchdog_ends_every_wait_and_names_the_last_request(rig_factory: Callable[..., Rig]) -> None:
+    from harness.link.protocol import LinkStalled, Watchdog
+
+    faults = [Fault("rx", MsgType.INPUT_CHUNK, n) for n in range(1, 400)]
+    rig = rig_factory(faults, timeout=5.0, retries=3)  # alone, the upload would wait 4 x 5 s
+    rig.session.hello()
+    rig.session.watchdog = Watchdog(0.5)
+    start = time.monotonic()
+    with pytest.raises(LinkStalled) as err:
+        rig.session.run(DATA, 0, 1, False, 30.0)
+    assert time.monotonic() - start < 1.5
+    assert "watchdog 0.5 s" in str(err.value) and "last request INPUT_CHUNK seq" in str(err.value)
+    assert "B in flight unacknowledged" in str(err.value)
+
+
+def test_link_statistics_count_what_the_link_did(rig_factory: Callable[..., Rig]) -> None:
+    faults = [Fault("rx", MsgType.INPUT_CHUNK, 3, "corrupt"), Fault("tx", MsgType.ACK, 9, "corrupt")]
+    rig = rig_factory(faults)
+    rig.session.hello()
+    out = rig.session.run(DATA, 0, 1, False, 2.0).output
+    stats = rig.session.stats
+    # the device reports the damaged chunk; the damaged ack fails the host's CRC or COBS check
+    assert stats.crc_failures >= 1 and stats.resyncs >= 2 and stats.resends >= 1
+    assert stats.payload_bytes == INPUT + len(out) and stats.inputs_sent == 1
+    assert stats.bytes_sent > INPUT and stats.bytes_received > 0
+    assert set(stats.counters()) >= {"resends", "crc_failures", "resyncs", "timeouts", "payload_bytes"}
+
+
+def test_a_late_duplicate_of_the_first_chunk_does_not_stall_the_upload(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    """The duplicate restarts the device's input at 1,016 B while the host has had acks far
+    beyond; the host must follow the device's offset down, not resend from its own for ever."""
+    rig = rig_factory([Fault("rx", MsgType.INPUT_CHUNK, 9, "replay-first")])
+    rig.session.hello()
+    rig.session.resend_budget = 40  # the thrash this guards against ran into any budget
+    start = time.monotonic()
+    assert rig.session.run(DATA, 0, 1, False, 2.0).output == expected_output(DATA, 2)
+    assert rig.link.applied and rig.engine.inputs_set[-1] == DATA
+    assert time.monotonic() - start < 3.0

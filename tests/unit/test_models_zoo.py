@@ -107,3 +107,66 @@ def test_default_prefers_the_reference() -> None:
     if ref is None:
         pytest.skip("MLPerf Tiny reference model not found (model cache or ../shared/reference/models)")
     assert resolve_model(None) == ref
+
+
+# -- the card schema: one line naming the file, the key and what was expected -------------------
+
+GOOD_CARD = (Path(__file__).resolve().parents[2] / "models" / "vww-default.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('format = "tflite-int8"', 'format = "onnx"', "format = 'onnx' is wrong: expected one of tflite"),
+        ("alpha = 0.25", 'alpha = "small"', "architecture.alpha = 'small' is wrong: expected a number > 0"),
+        ("alpha = 0.25", "alpha = -1", "architecture.alpha = -1 is wrong"),
+        ("resolution = 96", "resolution = 0", "architecture.resolution = 0 is wrong: expected an integer"),
+        ("channels = 3", "channels = 2", "architecture.channels = 2 is wrong: expected 1 (grayscale) or 3"),
+        ("shape = [1, 96, 96, 3]", 'shape = "96x96"', "input.shape = '96x96' is wrong: expected a list"),
+        ("shape = [1, 96, 96, 3]", "shape = [1, 96, 96, 1]", "expected its last dimension to be"),
+        ('sha256 = "0a2a', 'sha256 = "zz2a', "source.sha256 = 'zz2a"),
+        ('origin = "project"', 'origin = "ftp"', "source.origin = 'ftp' is wrong: expected project or url"),
+        ('licence = "Apache-2.0"\n', "", "lacks the field 'licence'"),
+        ('origin = "project"', 'origin = "url"', "lacks the field 'source.url'"),
+    ],
+    ids=["format", "alpha-type", "alpha-range", "resolution", "channels", "shape-type", "shape-channels",
+         "sha256", "origin", "licence-missing", "url-missing"],
+)
+def test_a_broken_card_is_one_line_naming_file_key_and_expectation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, message: str
+) -> None:
+    from harness.errors import ConfigError
+
+    assert old in GOOD_CARD
+    card = tmp_path / "broken.toml"
+    card.write_text(GOOD_CARD.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setenv("HIL_ZOO_DIR", str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        list_zoo()
+    text = str(err.value)
+    assert message in text and str(card) in text and "\n" not in text
+
+
+def test_a_card_that_is_not_utf8_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import ConfigError
+
+    (tmp_path / "latin1.toml").write_bytes(GOOD_CARD.replace("Default", "D\xe9faut").encode("latin-1"))
+    monkeypatch.setenv("HIL_ZOO_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"latin1\.toml is not UTF-8 text \(byte \d+"):
+        list_zoo()
+
+
+def test_hil_bench_with_a_broken_card_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "vww-default.toml").write_text(GOOD_CARD.replace("num_classes = 2", "num_classes = 0"))
+    env = {**os.environ, "HIL_ZOO_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "bench", "--model", "vww-default", "--quiet"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(lines) == 1 and "architecture.num_classes = 0 is wrong: expected an integer >= 1" in lines[0]

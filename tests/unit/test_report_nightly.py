@@ -213,3 +213,40 @@ def test_accuracy_confidence_widens_the_check() -> None:
     strict = check_accuracy(88, 100, history, Policy(accuracy_confidence=0.999))
     assert loose.regressed and not strict.regressed
     assert "(99.9 % CI" in strict.message and "(95 % CI" in loose.message
+
+
+def test_tonight_is_read_back_through_the_history_frame(matrix: Path, tmp_path: Path) -> None:
+    res = run_nightly(matrix, tmp_path / "h", runner=FakeBench(), write_reports=False)
+    frame = res.history()
+    assert len(frame) == res.history_runs == 3
+    tonight = res.tonight()
+    assert list(tonight["cell"]) == [o.cell.name for o in res.outcomes]
+    by_cell = tonight.set_index("cell")
+    for o in res.outcomes:
+        if o.status == "ok":
+            assert o.row is not None
+            assert by_cell.loc[o.cell.name, "accuracy"] == pytest.approx(o.row["accuracy"])
+            assert by_cell.loc[o.cell.name, "run_id"] == o.row["run_id"]
+    skipped = by_cell.loc["default @ nano33/qemu"]
+    assert skipped["result"] == "skipped" and skipped["accuracy"] != skipped["accuracy"]  # NaN
+    rows = {r[0]: r for r in res.table_rows()}
+    ran = rows["default @ nano33/sim"]
+    assert ran[1] == "ok" and "%" in ran[2] and " [" in ran[2]
+    assert ran[3].endswith(" ms (estimated by the simulator's cost model)")  # unit and source
+    assert rows["default @ nano33/qemu"][3] == "\u2014"
+    assert "firmware ELF not built" in rows["default @ nano33/qemu"][4]
+
+
+def test_ci_outputs_carry_each_run_s_own_latency_label(matrix: Path, tmp_path: Path) -> None:
+    bench = FakeBench()
+    for night in range(3):  # a history, so the latency checks compare times
+        bench.night = night
+        res = run_nightly(matrix, tmp_path / "h", runner=bench, write_reports=False)
+    summary = res.summary_path.read_text()
+    timed = [ln for ln in summary.splitlines() if " ms (" in ln]
+    assert len(timed) == 3
+    assert all("ms (estimated by the simulator's cost model)" in ln for ln in timed)
+    suite = ET.parse(res.junit_path).getroot()
+    timed_checks = [o.text or "" for o in suite.iter("system-out") if " ms" in (o.text or "")]
+    assert len(timed_checks) == 3
+    assert all(t.endswith("[latency estimated by the simulator's cost model]") for t in timed_checks)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../host_io.h"
 #include "vww/server.h"
 #include "vww/test_double.h"
 
@@ -26,56 +27,6 @@
 #endif
 
 namespace {
-
-volatile sig_atomic_t g_stop = 0;
-
-void on_signal(int) { g_stop = 1; }
-
-class FdPort : public vww::Port {
- public:
-  FdPort(int in_fd, int out_fd) : in_(in_fd), out_(out_fd) {}
-
-  size_t read(uint8_t* buf, size_t max) override {
-    ssize_t n = ::read(in_, buf, max);
-    if (n > 0) return static_cast<size_t>(n);
-    if (n == 0) eof = true;
-    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) eof = true;
-    return 0;
-  }
-
-  void write(const uint8_t* buf, size_t n) override {
-    while (n > 0 && !g_stop) {
-      ssize_t w = ::write(out_, buf, n);
-      if (w > 0) {
-        buf += w;
-        n -= static_cast<size_t>(w);
-      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        struct pollfd p = {out_, POLLOUT, 0};
-        ::poll(&p, 1, 100);
-      } else {
-        eof = true;  // the reader went away: drop the rest
-        return;
-      }
-    }
-  }
-
-  bool eof = false;
-
- private:
-  int in_;
-  int out_;
-};
-
-class HostClock : public vww::Timer {
- public:
-  uint64_t now() override {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-  }
-  uint32_t hz() const override { return 1000000000u; }
-  vww::TimerKind kind() const override { return vww::TimerKind::kHostClock; }
-};
 
 int usage(const char* argv0) {
   fprintf(stderr,
@@ -123,26 +74,6 @@ uint16_t parse_ops(const char* text) {
   return count;
 }
 
-int open_pty(int* slave_keep) {
-  int master = posix_openpt(O_RDWR | O_NOCTTY);
-  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return -1;
-  const char* name = ptsname(master);
-  if (name == nullptr) return -1;
-  // Hold the slave open ourselves, in raw mode: the line discipline must not touch the
-  // bytes, and the master must not see a hang-up when the host closes and reopens.
-  int slave = open(name, O_RDWR | O_NOCTTY);
-  if (slave < 0) return -1;
-  struct termios tio;
-  if (tcgetattr(slave, &tio) == 0) {
-    cfmakeraw(&tio);
-    tcsetattr(slave, TCSANOW, &tio);
-  }
-  *slave_keep = slave;
-  printf("%s\n", name);
-  fflush(stdout);
-  return master;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -177,15 +108,13 @@ int main(int argc, char** argv) {
   }
 
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the harness that started us
-  signal(SIGTERM, on_signal);
-  signal(SIGINT, on_signal);
-  signal(SIGPIPE, SIG_IGN);
+  host_io::install_signals();
 
   int in_fd = STDIN_FILENO;
   int out_fd = STDOUT_FILENO;
   int slave = -1;
   if (!use_stdio) {
-    in_fd = out_fd = open_pty(&slave);
+    in_fd = out_fd = host_io::open_pty(&slave);
     if (in_fd < 0) {
       fprintf(stderr, "vww_native_runner: cannot open a pseudo-terminal: %s\n", strerror(errno));
       return 1;
@@ -195,8 +124,8 @@ int main(int argc, char** argv) {
 
   static vww::TestDoubleEngine engine(dims, ndims, fail_model);
   engine.set_layers(g_ops, n_ops);
-  static HostClock clock;
-  static FdPort port(in_fd, out_fd);
+  static host_io::HostClock clock;
+  static host_io::FdPort port(in_fd, out_fd);
   static vww::StaticProfiler<64> profiler(clock);
   static uint8_t rx[vww::Server::rx_size_for(16384)];
   static uint8_t tx[4096];
@@ -211,7 +140,7 @@ int main(int argc, char** argv) {
                             {rx, vww::Server::rx_size_for(config.max_payload), tx, sizeof tx});
   server.set_profiler(&profiler);
 
-  while (!g_stop) {
+  while (!host_io::stop_flag()) {
     struct pollfd p = {in_fd, POLLIN, 0};
     int r = ::poll(&p, 1, 200);
     if (r < 0 && errno != EINTR) break;

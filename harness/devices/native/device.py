@@ -1,10 +1,14 @@
-"""The ``native`` backend: the firmware's portable core compiled for the host.
+"""The ``native`` backend: the real firmware compiled for the host.
 
-The native runner (firmware/native, CMake + g++) serves protocol v1 with the test-double
-engine on a pseudo-terminal. It runs the same C++ framing, dispatch and benchmark loop
-as the boards, so the device conformance suite can hold the core to the protocol in
-every CI run without hardware or an emulator. Its cycles are host nanoseconds
-(TimerKind.HOST_CLOCK) and its engine is "test-double": never a benchmark result.
+For a model, deploy builds (or takes from its cache) the firmware the boards run, the
+portable core, the TFLM engine and TFLM + CMSIS-NN (their portable C paths) with the
+model compiled in, with the host's g++ (firmware/native/tflm). It serves the same
+protocol on a pseudo-terminal at full host speed: the fast, bit-exact way to run a whole
+data set through the firmware's own code. Its ticks are host nanoseconds
+(TimerKind.HOST_CLOCK): a host time, not a board's.
+
+``test_double=True`` runs the protocol test double instead (firmware/native/runner), for
+protocol tests only; the bench refuses its results. There is no silent fallback.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ START_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class NativeOptions(DeviceOptions):
-    """The runner's announced shape, layers and limits (test double), or a prebuilt runner."""
+    """A prebuilt runner, the TFLM tree to build with, or the test double and its shape and limits."""
 
+    tflm_dir: Path | None = None
+    test_double: bool | None = None
     input_shape: Sequence[int] | None = None
     ops: Sequence[str] | None = None
     fail_model: bool | None = None
@@ -50,6 +56,8 @@ class NativeDevice(SessionDevice):
         self,
         board: Board,
         *,
+        tflm_dir: Path | None = None,
+        test_double: bool = False,
         input_shape: Sequence[int] | None = None,
         ops: Sequence[str] | None = None,
         fail_model: bool = False,
@@ -70,9 +78,14 @@ class NativeDevice(SessionDevice):
         self.max_payload = max_payload
         self.credits = credits
         self.runner = runner
+        self.tflm_dir = tflm_dir
+        self.test_double = test_double
+        self.firmware: dict[str, object] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self, runner: Path) -> list[str]:
+        if not self.test_double and self.runner is None:
+            return [str(runner), "--board", self.board.id]
         cmd = [str(runner), "--board", self.board.id, "--max-payload", str(self.max_payload),
                "--credits", str(self.credits)]
         if self.input_shape:
@@ -84,7 +97,13 @@ class NativeDevice(SessionDevice):
         return cmd
 
     def _start(self) -> tuple[str, int | None]:
-        runner = self.runner or build_emulator_image("native").path
+        if self.runner is not None:
+            runner = self.runner
+        else:
+            image = build_emulator_image("native", self.model, self.board, protocol=self.protocol.value,
+                                         tflm_dir=self.tflm_dir, test_double=self.test_double)
+            self.firmware = image.firmware
+            runner = image.path
         self._proc = subprocess.Popen(
             self.command(runner), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

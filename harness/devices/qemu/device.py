@@ -1,11 +1,15 @@
-"""The ``qemu`` backend: the firmware's portable core on an emulated Cortex-M4.
+"""The ``qemu`` backend: the real firmware on an emulated Cortex-M4.
 
-firmware/qemu builds the core with the test-double engine for QEMU's mps2-an386
-(arm-none-eabi-gcc + newlib); this backend builds it once per process, starts
-``qemu-system-arm -icount shift=0`` with UART0 on a local TCP socket, and talks protocol v1
-to it through ``socket://``. With -icount every guest instruction advances virtual time by
-exactly 1 ns, so the cycles it reports (TimerKind.INSTRUCTIONS) are deterministic: the same
-input gives the same count on every run and every host.
+For a model, deploy builds (or takes from its cache) the firmware the boards run, TFLM +
+CMSIS-NN with the model compiled in, for QEMU's mps2-an386 (arm-none-eabi-gcc + newlib).
+This backend starts ``qemu-system-arm -icount shift=0`` with UART0 on a local TCP socket
+and talks to it through ``socket://``. With -icount every guest instruction advances
+virtual time by exactly 1 ns, so the ticks it reports (TimerKind.INSTRUCTIONS) are
+instruction counts: deterministic, the same on every run and every host, and not a time
+(harness.units derives an estimated board latency from them).
+
+``test_double=True`` runs the protocol test double instead (firmware/qemu/Makefile), for
+protocol tests only; the bench refuses its results. There is no silent fallback.
 """
 
 from __future__ import annotations
@@ -44,9 +48,13 @@ _BOOTCFG_HEAD = struct.Struct("<IBBH6I32s")
 
 @dataclass(frozen=True)
 class QemuOptions(DeviceOptions):
-    """A prebuilt ELF, or the shape and layers the test double announces."""
+    """A prebuilt ELF, the TFLM tree to build with, or the protocol test double and its shape."""
 
     elf: Path | None = None
+    tflm_dir: Path | None = None
+    test_double: bool | None = None
+    #: False: the model need only fit QEMU's memory map, not the board (instruction counting)
+    fit_board: bool | None = None
     input_shape: Sequence[int] | None = None
     ops: Sequence[str] | None = None
     fail_model: bool | None = None
@@ -84,7 +92,7 @@ def qemu_command(machine: str, elf: Path, port: int, bootcfg: Path | None = None
     cmd = [
         "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
         "-icount", "shift=0", "-kernel", str(elf),
-        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off",
+        "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on",
     ]
     if bootcfg is not None:
         cmd += ["-device", f"loader,file={bootcfg},addr=0x{BOOTCFG_ADDR:08x},force-raw=on"]
@@ -102,6 +110,9 @@ class QemuDevice(SessionDevice):
         board: Board,
         *,
         elf: Path | None = None,
+        tflm_dir: Path | None = None,
+        test_double: bool = False,
+        fit_board: bool = True,
         input_shape: Sequence[int] | None = None,
         ops: Sequence[str] | None = None,
         fail_model: bool = False,
@@ -114,6 +125,10 @@ class QemuDevice(SessionDevice):
         super().__init__(board, timeout=timeout, retries=retries, on_log=on_log, protocol=protocol)
         self.model = model
         self.elf = elf
+        self.tflm_dir = tflm_dir
+        self.test_double = test_double
+        self.fit_board = fit_board
+        self.firmware: dict[str, object] = {}
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ops = tuple(ops) if ops else None
         self.fail_model = fail_model
@@ -124,7 +139,7 @@ class QemuDevice(SessionDevice):
     def _start(self) -> tuple[str, int | None]:
         if shutil.which("qemu-system-arm") is None:
             raise ToolMissing("qemu-system-arm is not installed (Debian package qemu-system-arm)")
-        elf = self.elf or build_emulator_image("qemu").path
+        elf = self.elf or self._image()
         port = free_tcp_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="vww-qemu-")
         cfg = Path(self._tmp.name) / "bootcfg.bin"
@@ -136,6 +151,13 @@ class QemuDevice(SessionDevice):
         )
         self._wait_listening(port)
         return f"socket://127.0.0.1:{port}", self.board.baud
+
+    def _image(self) -> Path:
+        image = build_emulator_image("qemu", self.model, self.board, protocol=self.protocol.value,
+                                     tflm_dir=self.tflm_dir, test_double=self.test_double,
+                                     fit_board=self.fit_board)
+        self.firmware = image.firmware
+        return image.path
 
     def _wait_listening(self, port: int) -> None:
         """Wait until QEMU accepts connections on its UART socket (it opens it at start-up)."""

@@ -2,8 +2,9 @@
 
 It opens a pseudo-terminal, loads the model into TFLM (which may abort a process, hence
 a process of its own), prints one JSON line ``{"port": "/dev/pts/N", "pid": ...}`` on
-stdout, then serves protocol v1 on the pty until its stdin closes (the parent's lifeline:
-when the parent dies, so does the board) or it is killed.
+stdout, then serves protocol v1 (or, with ``--protocol eembc``, the EEMBC / MLPerf Tiny DUT
+protocol, whose lap times are the cost model's estimate) on the pty until its stdin closes
+(the parent's lifeline: when the parent dies, so does the board) or it is killed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import tty
 from pathlib import Path
 
 from harness.boards import load_board, load_board_file
+from harness.devices.sim.eembc_engine import TflmEembcEngine
 from harness.devices.sim.engine import TflmEngine
 from harness.devices.sim.link import ThrottledLink, grain_bytes
 from harness.link.device_end import DEFAULT_CREDITS, DEFAULT_MAX_PAYLOAD, ByteLink, DeviceEnd, FdLink
+from harness.link.eembc_device import EembcDevice, EstimateClock
 
 log = logging.getLogger("harness.devices.sim.child")
 
@@ -44,6 +47,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         f"{DEFAULT_MAX_PAYLOAD} with --baud)",
     )
     p.add_argument("--credits", type=int, default=DEFAULT_CREDITS)
+    p.add_argument("--protocol", choices=("v1", "eembc"), default="v1", help="what to speak (default: v1)")
+    p.add_argument("--name", default="vww-hil-sim", help="the EEMBC DUT name (default: vww-hil-sim)")
     return p.parse_args(argv)
 
 
@@ -78,8 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         link = ThrottledLink(FdLink(master, block=grain_bytes(args.baud)), args.baud)
     else:
         link = FdLink(master)
-    max_payload = args.max_payload or (DEFAULT_MAX_PAYLOAD if args.baud else UNTHROTTLED_MAX_PAYLOAD)
-    device = DeviceEnd(link, engine, max_payload=max_payload, credits=args.credits)
+    device: DeviceEnd | EembcDevice
+    if args.protocol == "eembc":
+        try:
+            adapter = TflmEembcEngine(engine)
+        except ValueError as exc:  # EEMBC has no way to say "no model": refuse to start instead
+            log.error("%s", exc)
+            return 3
+        device = EembcDevice(link, adapter, input_bytes=adapter.input_bytes, name=args.name,
+                             clock=EstimateClock())
+    else:
+        max_payload = args.max_payload or (DEFAULT_MAX_PAYLOAD if args.baud else UNTHROTTLED_MAX_PAYLOAD)
+        device = DeviceEnd(link, engine, max_payload=max_payload, credits=args.credits)
     sys.stdout.write(json.dumps({"port": path, "pid": os.getpid()}) + "\n")
     sys.stdout.flush()
     threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()

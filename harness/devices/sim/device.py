@@ -85,7 +85,8 @@ class SimDevice(SessionDevice):
 
     def _start(self) -> tuple[str, int | None]:
         self.child = SimChild(
-            self.model, self.board, baud=self.baud, max_payload=self.max_payload, credits=self.credits
+            self.model, self.board, baud=self.baud, max_payload=self.max_payload, credits=self.credits,
+            protocol=self.protocol.value,
         )
         port = self.child.start()
         return port, self.baud

@@ -42,6 +42,8 @@ class SimChild:
         max_payload: int | None = None,
         credits: int | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        protocol: str = "v1",
+        name: str | None = None,
     ) -> None:
         self.model = Path(model)
         self.board = board
@@ -49,6 +51,8 @@ class SimChild:
         self.max_payload = max_payload
         self.credits = credits
         self.startup_timeout = startup_timeout
+        self.protocol = protocol
+        self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: str | None = None
         self._stderr: IO[bytes] | None = None
@@ -62,6 +66,10 @@ class SimChild:
             cmd += ["--max-payload", str(int(self.max_payload))]
         if self.credits:
             cmd += ["--credits", str(int(self.credits))]
+        if self.protocol != "v1":
+            cmd += ["--protocol", self.protocol]
+        if self.name:
+            cmd += ["--name", self.name]
         return cmd
 
     def start(self) -> str:

@@ -1,0 +1,107 @@
+// What every native (host) build of the firmware needs from the host: a Port over file
+// descriptors, a nanosecond Timer, and a raw pseudo-terminal the harness opens like a
+// board's serial port. Shared by the test-double runner (runner/main.cpp) and the
+// real-TFLM runner (tflm/tflm_main.cpp), so both behave the same on the wire.
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vww/port.h"
+#include "vww/timer.h"
+
+namespace host_io {
+
+// Set by SIGTERM/SIGINT; the serving loops and blocked writes check it.
+inline volatile sig_atomic_t& stop_flag() {
+  static volatile sig_atomic_t stop = 0;
+  return stop;
+}
+
+inline void on_signal(int) { stop_flag() = 1; }
+
+class FdPort : public vww::Port {
+ public:
+  FdPort(int in_fd, int out_fd) : in_(in_fd), out_(out_fd) {}
+
+  size_t read(uint8_t* buf, size_t max) override {
+    ssize_t n = ::read(in_, buf, max);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) eof = true;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) eof = true;
+    return 0;
+  }
+
+  void write(const uint8_t* buf, size_t n) override {
+    while (n > 0 && !stop_flag()) {
+      ssize_t w = ::write(out_, buf, n);
+      if (w > 0) {
+        buf += w;
+        n -= static_cast<size_t>(w);
+      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        struct pollfd p = {out_, POLLOUT, 0};
+        ::poll(&p, 1, 100);
+      } else {
+        eof = true;  // the reader went away: drop the rest
+        return;
+      }
+    }
+  }
+
+  bool eof = false;
+
+ private:
+  int in_;
+  int out_;
+};
+
+// CLOCK_MONOTONIC in nanoseconds: wall time on the host, reported as TimerKind kHostClock.
+class HostClock : public vww::Timer {
+ public:
+  uint64_t now() override {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  uint32_t hz() const override { return 1000000000u; }
+  vww::TimerKind kind() const override { return vww::TimerKind::kHostClock; }
+};
+
+// Opens a pseudo-terminal, prints the slave's path as the first line of stdout and returns
+// the master (-1 on failure). The slave stays open here, in raw mode, so that the line
+// discipline never touches the bytes and the master sees no hang-up when the host closes
+// and reopens it.
+inline int open_pty(int* slave_keep) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return -1;
+  const char* name = ptsname(master);
+  if (name == nullptr) return -1;
+  int slave = open(name, O_RDWR | O_NOCTTY);
+  if (slave < 0) return -1;
+  struct termios tio;
+  if (tcgetattr(slave, &tio) == 0) {
+    cfmakeraw(&tio);
+    tcsetattr(slave, TCSANOW, &tio);
+  }
+  *slave_keep = slave;
+  printf("%s\n", name);
+  fflush(stdout);
+  return master;
+}
+
+// Signals a runner handles: stop cleanly on TERM/INT, ignore PIPE.
+inline void install_signals() {
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace host_io

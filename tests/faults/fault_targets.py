@@ -1,0 +1,73 @@
+"""What the fault suite puts behind its relay: one entry per backend.
+
+A target is started by its own backend (the ``_start``/``_stop`` pair every
+:class:`~harness.devices.base.SessionDevice` has), so the relay sits between the host
+and exactly what users run: the sim's child process, the native runner, QEMU. The host
+reaches the relay through the ``serial`` backend. Adding a backend is one line:
+
+    TARGETS.append(FaultTarget("native", "native", skip_reason=native_missing))
+
+``options`` gives the backend's own options for a model file; ``skip_reason`` returns a
+one-line reason when the backend cannot run here (a tool missing, an image that cannot be
+built), and every case of that target then skips with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.boards import Board
+from harness.devices import create_device
+from harness.devices.base import SessionDevice
+
+
+def _sim_options(model: Path) -> dict[str, Any]:
+    """The sim announcing the firmware's limits (1 KiB payloads, 4 credits) instead of its own 32 KiB."""
+    return {"max_payload": 1024, "credits": 4}
+
+
+@dataclass(frozen=True)
+class FaultTarget:
+    name: str
+    backend: str
+    options: Callable[[Path], dict[str, Any]] = field(default=lambda model: {})
+    skip_reason: Callable[[], str | None] = field(default=lambda: None)
+
+
+class Endpoint:
+    """A running device of one target: its URL, and a reset that restarts it (new URL)."""
+
+    def __init__(self, target: FaultTarget, model: Path, board: Board) -> None:
+        device = create_device(target.backend, board, model=model, **target.options(model))
+        assert isinstance(device, SessionDevice), f"{target.backend} does not speak through a port"
+        self.device = device
+        self.resets = 0
+        self.url = self._start()
+
+    def _start(self) -> str:
+        url, _baud = self.device._start()
+        return url
+
+    def restart(self) -> str:
+        """Kill what stands behind the port and start it again, as a board reset would."""
+        self.resets += 1
+        self.device._stop()
+        self.url = self._start()
+        return self.url
+
+    def close(self) -> None:
+        self.device._stop()
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+TARGETS: list[FaultTarget] = [
+    FaultTarget("sim", "sim", options=_sim_options),
+]
