@@ -41,6 +41,10 @@ def _latency_note(backend: str, protocol: Protocol, board: Board) -> str:
         return f"latency: {what} are ESTIMATED, not measured: {cost_model_source(board)}"
     if backend == "native":
         return f"latency: {what} come from the host clock (the firmware compiled for this PC), not a board's"
+    if protocol is Protocol.EEMBC:
+        cpi = (board.raw.get("cost_model") or {}).get("cpi")
+        return (f"latency: {what} are ESTIMATED from QEMU -icount instruction counts x CPI {cpi} at "
+                f"{board.clock_hz / 1e6:g} MHz ({board.id}'s profile), not measured on a board")
     return f"latency: {what} come from QEMU -icount instruction counts on an emulated Cortex-M4, not a board"
 
 

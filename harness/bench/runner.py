@@ -300,6 +300,14 @@ class Runner:
         if self.backend == "sim":
             basis = LatencyBasis("eembc_lap_us", "estimated", "us", "us",
                                  f"EEMBC m-lap-us of the sim, {cost_model_source(self.board)}")
+        elif self.backend == "qemu":
+            cpi = (self.board.raw.get("cost_model") or {}).get("cpi")
+            basis = LatencyBasis("eembc_lap_us", "estimated", "us", "us",
+                                 f"EEMBC m-lap-us of the QEMU firmware: instruction counts x CPI {cpi} at "
+                                 f"{self.board.clock_hz / 1e6:g} MHz (board profile {self.board.id})")
+        elif self.backend == "native":
+            basis = LatencyBasis("eembc_lap_us", "measured", "us", "us",
+                                 "EEMBC m-lap-us of the native firmware: host time, not a board's")
         else:
             basis = LatencyBasis("eembc_lap_us", "measured", "us", "us", "the DUT's EEMBC m-lap-us timer")
         return basis.to_dict()

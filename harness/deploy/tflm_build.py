@@ -238,6 +238,18 @@ def memory_map_board(board: Board, target: str) -> Board:
     )
 
 
+def eembc_ticks_per_s(board: Board) -> int:
+    """QEMU's instructions per second of ``board`` (clock / CPI), 0 when the profile has no CPI.
+
+    An EEMBC build on QEMU reports ``m-lap-us`` with this rate, so that the runner reads the
+    board's estimated microseconds rather than instructions at mps2-an386's nominal 25 MHz.
+    """
+    cpi = (board.raw.get("cost_model") or {}).get("cpi")
+    if not isinstance(cpi, int | float) or cpi <= 0:
+        return 0
+    return int(round(board.clock_hz / float(cpi)))
+
+
 def build_image(target: str, model_path: Path, board: Board, *, protocol: str = "v1",
                 tflm_dir: Path | str | None = None, fit_board: bool = True) -> TflmImage:
     """The real firmware for ``model_path`` on an emulated ``target`` (built or reused).
@@ -263,6 +275,7 @@ def build_image(target: str, model_path: Path, board: Board, *, protocol: str = 
 
     h = hashlib.sha256()
     h.update(f"{lib}\0{model.sha256}\0{arena.size}\0{board.id}\0{fit_board}\0{protocol}\0"
+             f"{eembc_ticks_per_s(board)}\0"
              f"{EMULATOR_MAX_PAYLOAD}\0{harness.__version__}\0".encode())
     _hash_files(h, _image_inputs(chain))
     key = h.hexdigest()
@@ -279,6 +292,7 @@ def build_image(target: str, model_path: Path, board: Board, *, protocol: str = 
                 "VWW_PROTOCOL_EEMBC": "1" if protocol == "eembc" else "0",
                 "VWW_MAX_PAYLOAD": str(EMULATOR_MAX_PAYLOAD),
                 "VWW_FIRMWARE_VERSION": harness.__version__,
+                "VWW_EEMBC_TICKS_PER_S": str(eembc_ticks_per_s(board) if target == "qemu" else 0),
             }
             try:
                 _cmake(chain, folder / "build", defines, chain.binary,

@@ -22,6 +22,7 @@ set(VWW_GENERATED_ROOT "" CACHE PATH "folder holding generated/model_*.{h,cpp}")
 set(VWW_PROTOCOL_EEMBC 0 CACHE STRING "1: serve the EEMBC runner's protocol instead of v1")
 set(VWW_MAX_PAYLOAD 1024 CACHE STRING "largest protocol v1 payload the firmware accepts")
 set(VWW_FIRMWARE_VERSION "0.0.0" CACHE STRING "the firmware version HELLO reports")
+set(VWW_EEMBC_TICKS_PER_S 0 CACHE STRING "EEMBC builds on QEMU: timer ticks per board second (0: the timer's own rate)")
 
 include(${CMAKE_CURRENT_LIST_DIR}/tflm_library.cmake)
 
@@ -46,6 +47,7 @@ function(vww_add_tflm_image name)
                              ${VWW_TFLM_DIR}/src/third_party/flatbuffers/include)
   target_compile_definitions(${name} PRIVATE ${VWW_TFLM_DEFINES}
                              VWW_PROTOCOL_EEMBC=${VWW_PROTOCOL_EEMBC} VWW_MAX_PAYLOAD=${VWW_MAX_PAYLOAD}
+                             VWW_EEMBC_TICKS_PER_S=${VWW_EEMBC_TICKS_PER_S}
                              "VWW_FIRMWARE_VERSION=\"${VWW_FIRMWARE_VERSION}\"")
   target_compile_options(${name} PRIVATE -Wall -Wextra -Werror -fno-exceptions -fno-rtti)
   target_link_libraries(${name} PRIVATE vww_tflm_prebuilt)
