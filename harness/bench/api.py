@@ -87,7 +87,7 @@ def settings_for(request: BenchRequest) -> BenchSettings:
     assert request.warmups is not None, "resolve the request first"
     return BenchSettings(
         threshold=request.threshold, warmups=request.warmups, repeats=request.repeats,
-        split=request.split, limit=request.limit,
+        split=request.split, limit=request.limit, watchdog_s=request.watchdog,
     )
 
 
@@ -164,6 +164,8 @@ def _resumed_request(request: BenchRequest, manifest: dict[str, Any]) -> BenchRe
         port=request.port if request.port is not None else stored.port,
         baud=request.baud if request.baud is not None else stored.baud,
         out_dir=request.out_dir if request.out_dir is not None else stored.out_dir,
+        # a link that needs more patience this time: --watchdog given again wins
+        watchdog=request.watchdog if request.watchdog != BenchRequest.watchdog else stored.watchdog,
         resume=request.resume,
     )
 

@@ -595,6 +595,9 @@ class Session:
         while True:
             page = self.request(GetProfile(start), Profile, timeout)
             layers.extend(page.layers)
+            if page.start + len(page.layers) <= start and page.layers:
+                # a page that does not move on would be asked for again for ever
+                raise DeviceError(f"device sent profile page {page.start} again when asked for {start}")
             start = page.start + len(page.layers)
             if start >= page.total or not page.layers:
                 return layers

@@ -8,8 +8,11 @@ reaches the relay through the ``serial`` backend. Adding a backend is one line:
     TARGETS.append(FaultTarget("native", "native", skip_reason=native_missing))
 
 ``options`` gives the backend's own options for a model file; ``skip_reason`` returns a
-one-line reason when the backend cannot run here (a tool missing, an image that cannot be
-built), and every case of that target then skips with it.
+one-line reason when the backend cannot run here (a tool missing), and every case of that
+target then skips with it; a firmware image that cannot be built (ToolMissing, BuildError
+from the backend's start) skips them too, with the build's one-line message. The native
+backend (the real firmware, TFLM + CMSIS-NN, on a pty) was tried through the relay on
+2026-12-03 with that one line and passed the fast cases.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class FaultTarget:
     backend: str
     options: Callable[[Path], dict[str, Any]] = field(default=lambda model: {})
     skip_reason: Callable[[], str | None] = field(default=lambda: None)
+    #: every case of a slow target is faults_slow (QEMU uploads at UART speed)
+    slow: bool = False
 
 
 class Endpoint:
@@ -68,6 +73,17 @@ class Endpoint:
         self.close()
 
 
+def _missing(*tools: str) -> str | None:
+    import shutil
+
+    absent = [t for t in tools if shutil.which(t) is None]
+    return f"{', '.join(absent)} not installed" if absent else None
+
+
 TARGETS: list[FaultTarget] = [
     FaultTarget("sim", "sim", options=_sim_options),
+    # the real firmware (TFLM + CMSIS-NN, the model compiled in): the C++ device end
+    FaultTarget("native", "native", skip_reason=lambda: _missing("cmake", "g++")),
+    FaultTarget("qemu", "qemu", skip_reason=lambda: _missing("cmake", "arm-none-eabi-g++", "qemu-system-arm"),
+                slow=True),
 ]
