@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vww/engine.h"
 #include "vww/port.h"
 #include "vww/timer.h"
 
@@ -95,6 +96,23 @@ inline int open_pty(int* slave_keep) {
   printf("%s\n", name);
   fflush(stdout);
   return master;
+}
+
+// "1x96x96x3" as dims (at most vww::kMaxDims, each 1..1,000,000); false on anything else.
+inline bool parse_shape(const char* text, uint32_t* dims, uint8_t* ndims) {
+  *ndims = 0;
+  const char* p = text;
+  while (*p != '\0') {
+    if (*ndims >= vww::kMaxDims) return false;
+    char* end = nullptr;
+    unsigned long v = strtoul(p, &end, 10);
+    if (end == p || v == 0 || v > 1000000) return false;
+    dims[(*ndims)++] = static_cast<uint32_t>(v);
+    p = end;
+    if (*p == 'x') ++p;
+    else if (*p != '\0') return false;
+  }
+  return *ndims > 0;
 }
 
 // Signals a runner handles: stop cleanly on TERM/INT, ignore PIPE.

@@ -194,8 +194,9 @@ def _resume_after(case: FaultCase, target: FaultTarget, model: Path, board: Boar
     problems = []
     if "\n" in message:
         problems.append("the error is more than one line")
-    if elapsed > case.deadline_s:
-        problems.append(f"failed after {elapsed:.1f} s, past its deadline of {case.deadline_s:g} s")
+    deadline = case.deadline_s + target.deadline_extra_s
+    if elapsed > deadline:
+        problems.append(f"failed after {elapsed:.1f} s, past its deadline of {deadline:g} s")
     if "--resume" not in message:
         problems.append("the error does not say how to resume")
     if not any(text in message for text in case.expect_text):

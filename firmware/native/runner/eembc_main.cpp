@@ -33,22 +33,6 @@ int usage(const char* argv0) {
   return 2;
 }
 
-bool parse_shape(const char* text, uint32_t* dims, uint8_t* ndims) {
-  *ndims = 0;
-  const char* p = text;
-  while (*p != '\0') {
-    if (*ndims >= vww::kMaxDims) return false;
-    char* end = nullptr;
-    unsigned long v = strtoul(p, &end, 10);
-    if (end == p || v == 0 || v > 1000000) return false;
-    dims[(*ndims)++] = static_cast<uint32_t>(v);
-    p = end;
-    if (*p == 'x') ++p;
-    else if (*p != '\0') return false;
-  }
-  return *ndims > 0;
-}
-
 bool parse_ulong(const char* text, unsigned long lo, unsigned long hi, unsigned long* out) {
   char* end = nullptr;
   errno = 0;
@@ -78,7 +62,7 @@ int main(int argc, char** argv) {
     else if (strcmp(a, "--model") == 0 && has_value) config.model = argv[++i];
     else if (strcmp(a, "--prefix") == 0 && has_value) config.prefix = argv[++i];
     else if (strcmp(a, "--input-shape") == 0 && has_value) {
-      if (!parse_shape(argv[++i], dims, &ndims)) return usage(argv[0]);
+      if (!host_io::parse_shape(argv[++i], dims, &ndims)) return usage(argv[0]);
     } else if (strcmp(a, "--input-bytes") == 0 && has_value) {
       if (!parse_ulong(argv[++i], 1, vww::TestDoubleEngine::kMaxInputBytes, &input_bytes))
         return usage(argv[0]);

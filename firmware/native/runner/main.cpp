@@ -36,22 +36,6 @@ int usage(const char* argv0) {
   return 2;
 }
 
-bool parse_shape(const char* text, uint32_t* dims, uint8_t* ndims) {
-  *ndims = 0;
-  const char* p = text;
-  while (*p != '\0') {
-    if (*ndims >= vww::kMaxDims) return false;
-    char* end = nullptr;
-    unsigned long v = strtoul(p, &end, 10);
-    if (end == p || v == 0 || v > 1000000) return false;
-    dims[(*ndims)++] = static_cast<uint32_t>(v);
-    p = end;
-    if (*p == 'x') ++p;
-    else if (*p != '\0') return false;
-  }
-  return *ndims > 0;
-}
-
 constexpr uint16_t kMaxOps = 64;
 char g_ops_text[4096];
 const char* g_ops[kMaxOps];
@@ -92,7 +76,7 @@ int main(int argc, char** argv) {
     else if (strcmp(a, "--fail-model") == 0) fail_model = true;
     else if (strcmp(a, "--board") == 0 && has_value) board = argv[++i];
     else if (strcmp(a, "--input-shape") == 0 && has_value) {
-      if (!parse_shape(argv[++i], dims, &ndims)) return usage(argv[0]);
+      if (!host_io::parse_shape(argv[++i], dims, &ndims)) return usage(argv[0]);
     } else if (strcmp(a, "--max-payload") == 0 && has_value) {
       max_payload = strtoul(argv[++i], nullptr, 10);
       if (max_payload < 16 || max_payload > 16384) return usage(argv[0]);
