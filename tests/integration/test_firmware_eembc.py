@@ -287,9 +287,13 @@ def test_runner_refuses_bad_options(runner: Path) -> None:
 def test_board_eembc_environments_are_their_board_plus_the_protocol_switch() -> None:
     """`nano33ble_eembc` and `esp32cam_eembc` build what their board builds, with EEMBC on."""
     envs = pio.project_config(firmware_dir())
+    # the ESP32-CAM's EEMBC build also moves its UART to the runner's default 115200
+    extra = {"nano33ble": [], "esp32cam": ["-DVWW_LINK_BAUD=115200u"]}
     for board in ("nano33ble", "esp32cam"):
         base, eembc_env = envs[board].options, envs[f"{board}_eembc"].options
-        assert eembc_env["build_flags"] == [*base["build_flags"], "-DVWW_PROTOCOL_EEMBC=1"], board
-        for key in ("platform", "board", "lib_deps", "monitor_speed"):
+        want = [*base["build_flags"], "-DVWW_PROTOCOL_EEMBC=1", *extra[board]]
+        assert eembc_env["build_flags"] == want, board
+        for key in ("platform", "board", "lib_deps"):
             assert eembc_env.get(key) == base.get(key), (board, key)
+        assert int(eembc_env.get("monitor_speed", 0)) == 115200, board
     assert not any("EEMBC" in f for f in envs["nano33ble"].options["build_flags"])
