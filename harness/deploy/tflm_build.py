@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness
+from harness import console
 from harness.boards import Board
 from harness.deploy import codegen
 from harness.deploy.elf_size import ElfSize, elf_size
@@ -213,10 +214,12 @@ def build_library(chain: Toolchain, tree: TflmTree) -> Path:
     with _locked(folder):
         if lib.is_file() and (folder / "ok").is_file():
             return lib
-        log.warning("building TFLM for %s from %s (once per TFLM tree and compiler; minutes)",
-                    chain.target, tree.root)
-        _cmake(chain, folder, {"VWW_PART": "tflm", "VWW_TFLM_DIR": str(tree.root)}, "vww_tflm_lib",
-               f"TFLM for {chain.target}", LIBRARY_TIMEOUT_S)
+        what = f"compiling TFLM + CMSIS-NN for {chain.target} (once per TFLM tree and compiler; minutes)"
+        with console.status(what) as shown:
+            if not shown.drawing:  # no live line (a pipe, CI): say why nothing happens for minutes
+                log.warning("%s from %s", what, tree.root)
+            _cmake(chain, folder, {"VWW_PART": "tflm", "VWW_TFLM_DIR": str(tree.root)}, "vww_tflm_lib",
+                   f"TFLM for {chain.target}", LIBRARY_TIMEOUT_S)
         if not lib.is_file():
             raise BuildError(f"the TFLM build for {chain.target} did not produce {lib}")
         (folder / "ok").write_text(json.dumps({"key": key, "tree": tree.to_dict()}, indent=1))
@@ -295,8 +298,9 @@ def build_image(target: str, model_path: Path, board: Board, *, protocol: str = 
                 "VWW_EEMBC_TICKS_PER_S": str(eembc_ticks_per_s(board) if target == "qemu" else 0),
             }
             try:
-                _cmake(chain, folder / "build", defines, chain.binary,
-                       f"the {target} firmware for {model.label}", IMAGE_TIMEOUT_S)
+                with console.status(f"building the {target} firmware for {model_path.name} ({protocol})"):
+                    _cmake(chain, folder / "build", defines, chain.binary,
+                           f"the {target} firmware for {model.label}", IMAGE_TIMEOUT_S)
             except BuildError as exc:
                 if "overflowed" in str(exc) or "will not fit" in str(exc):
                     raise ModelError(f"{model.label} does not fit the {target} memory map: {exc}") from None
