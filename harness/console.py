@@ -130,6 +130,33 @@ def _columns() -> list[ProgressColumn]:
 _live: Progress | None = None
 
 
+def _shared_display(enabled: bool | None, console: Console | None) -> tuple[Progress | None, bool]:
+    """The live display a bar or status line draws into (None: draw nothing), and whether
+    this caller opened it (and so must stop it).
+
+    rich allows one live display at a time: a bar or status opened inside another (a sweep's
+    training runs, a build inside a nightly) becomes another line of the same display, and
+    the outer one has already decided whether anything is drawn. ``enabled=None`` follows
+    the module's rule: a terminal, not quiet, not CI.
+    """
+    global _live
+    if enabled is None:
+        if _live is not None:
+            enabled = True
+        elif console is not None:
+            enabled = console.is_terminal and not _settings.quiet
+        else:
+            enabled = not _settings.quiet and not is_plain(sys.stderr)
+    if not enabled:
+        return None, False
+    if _live is not None:
+        return _live, False
+    con = console if console is not None else make_console(sys.stderr)
+    _live = Progress(*_columns(), console=con, transient=False)
+    _live.start()
+    return _live, True
+
+
 class Bar:
     """One progress bar; draws nothing in plain or quiet mode but still counts.
 
@@ -147,7 +174,6 @@ class Bar:
         console: Console | None = None,
         enabled: bool | None = None,
     ) -> None:
-        global _live
         self.description = description
         self.total = total
         self.unit = unit
@@ -155,27 +181,12 @@ class Bar:
         self.stats: dict[str, Any] = {}
         self._start_count = completed
         self._t0 = time.monotonic()
-        if enabled is None:
-            if _live is not None:  # the outer bar already decided for the whole display
-                enabled = True
-            elif console is not None:
-                enabled = console.is_terminal and not _settings.quiet
-            else:
-                enabled = not _settings.quiet and not is_plain(sys.stderr)
-        self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._closed = False
-        self._owner = False
-        if enabled:
-            if _live is None:
-                # rich allows one live display at a time: a bar opened inside another (a
-                # sweep's training runs) becomes a second line of the same display
-                con = console if console is not None else make_console(sys.stderr)
-                _live = Progress(*_columns(), console=con, transient=False)
-                _live.start()
-                self._owner = True
-            self._progress = _live
-            self._task = _live.add_task(description, total=total, completed=completed, unit=unit, stats={})
+        self._progress, self._owner = _shared_display(enabled, console)
+        if self._progress is not None:
+            self._task = self._progress.add_task(description, total=total, completed=completed, unit=unit,
+                                                 stats={})
 
     @property
     def drawing(self) -> bool:
@@ -265,31 +276,16 @@ class Status:
     """
 
     def __init__(self, message: str, *, console: Console | None = None, enabled: bool | None = None) -> None:
-        global _live
         self.message = message
         self.step: str | None = None
         self.ok: bool | None = None
         self._t0 = time.monotonic()
-        if enabled is None:
-            if _live is not None:
-                enabled = True
-            elif console is not None:
-                enabled = console.is_terminal and not _settings.quiet
-            else:
-                enabled = not _settings.quiet and not is_plain(sys.stderr)
-        self._progress: Progress | None = None
         self._task: TaskID | None = None
-        self._owner = False
         self._closed = False
         log.info("%s...", message)
-        if enabled:
-            if _live is None:
-                con = console if console is not None else make_console(sys.stderr)
-                _live = Progress(*_columns(), console=con, transient=False)
-                _live.start()
-                self._owner = True
-            self._progress = _live
-            self._task = _live.add_task(f"{message}...", total=None, status=True, stats={})
+        self._progress, self._owner = _shared_display(enabled, console)
+        if self._progress is not None:
+            self._task = self._progress.add_task(f"{message}...", total=None, status=True, stats={})
 
     @property
     def drawing(self) -> bool:

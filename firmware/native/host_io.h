@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,6 +122,46 @@ inline void install_signals() {
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   signal(SIGPIPE, SIG_IGN);
+}
+
+// The link a runner serves: a pseudo-terminal (default) or stdin/stdout.
+struct Link {
+  int in_fd = STDIN_FILENO;
+  int out_fd = STDOUT_FILENO;
+  int slave = -1;  // held open by the runner (see open_pty)
+  bool stdio = false;
+};
+
+// What every runner does before serving: die with the harness that started it, stop cleanly
+// on TERM/INT, open its link (printing the pty's path) and make reads non-blocking. False,
+// after one line on stderr naming `who`, when no pseudo-terminal can be had.
+inline bool open_link(bool use_stdio, const char* who, Link* link) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  install_signals();
+  link->stdio = use_stdio;
+  if (!use_stdio) {
+    link->in_fd = link->out_fd = open_pty(&link->slave);
+    if (link->in_fd < 0) {
+      fprintf(stderr, "%s: cannot open a pseudo-terminal: %s\n", who, strerror(errno));
+      return false;
+    }
+  }
+  fcntl(link->in_fd, F_SETFL, fcntl(link->in_fd, F_GETFL) | O_NONBLOCK);
+  return true;
+}
+
+// Calls `serve()` whenever the link has input, until a signal stops the runner or, on
+// stdio, the input ends; then releases the pty.
+template <typename Serve>
+inline void serve_link(const Link& link, const FdPort& port, Serve serve) {
+  while (!stop_flag()) {
+    struct pollfd p = {link.in_fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 200);
+    if (r < 0 && errno != EINTR) break;
+    if (r > 0) serve();
+    if (port.eof && link.stdio) break;
+  }
+  if (link.slave >= 0) close(link.slave);
 }
 
 }  // namespace host_io

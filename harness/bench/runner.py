@@ -269,7 +269,7 @@ class Runner:
             "device": info.to_dict(),
             # what an emulator's firmware was built from: TFLM tree version and checksum,
             # cache key, ELF sizes (empty for the sim and real boards)
-            "firmware": dict(getattr(self.device, "firmware", None) or {}),
+            "firmware": dict(self.device.firmware),
             "model": mb.model_dict(self.model),
             "dataset": {
                 "path": str(self.dataset.root), "name": self.dataset.name, "sha256": self.dataset.sha256,

@@ -20,8 +20,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+from harness.boards import CostModel
 
 MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
@@ -47,14 +50,14 @@ class Coefficients:
     default_cycles_per_output_element: float
     per_op_overhead_cycles: float
 
+    @cached_property
+    def cost_model(self) -> CostModel:
+        """These figures as the sim's cost model, so that the fit and the sim share one formula."""
+        return CostModel("fitted by hil calibrate", self.cycles_per_mac, self.cycles_per_output_element,
+                         self.default_cycles_per_output_element, self.per_op_overhead_cycles)
+
     def op_cycles(self, op: str, macs: int, output_elements: int) -> float:
-        if op in self.cycles_per_mac and macs > 0:
-            per_out = self.cycles_per_output_element.get(op, 0.0)
-            work = self.cycles_per_mac[op] * macs + per_out * output_elements
-        else:
-            per = self.cycles_per_output_element.get(op, self.default_cycles_per_output_element)
-            work = per * output_elements
-        return work + self.per_op_overhead_cycles
+        return self.cost_model.op_cycles(op, macs, output_elements)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,9 @@ class Device(ABC):
     def __init__(self) -> None:
         self.state = State.CLOSED
         self._info: DeviceInfo | None = None
+        #: what the firmware an emulator runs was built from (model, TFLM tree and checksum,
+        #: cache key, ELF sizes); empty for the sim and real boards. run.json keeps it.
+        self.firmware: dict[str, object] = {}
 
     # lifecycle -----------------------------------------------------------------------------
     @abstractmethod

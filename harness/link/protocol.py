@@ -13,7 +13,7 @@ import enum
 import importlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from typing import Protocol as TypingProtocol
 
@@ -86,15 +86,15 @@ class LinkStats:
     inputs_sent: int = 0
     device_resets: int = 0
 
-    #: the counters run.json keeps (``logs`` go to device.log instead)
-    COUNTERS: ClassVar[tuple[str, ...]] = (
-        "frames_sent", "frames_received", "bytes_sent", "bytes_received", "payload_bytes",
-        "inputs_sent", "resends", "crc_failures", "resyncs", "timeouts", "go_backs", "retries",
-        "device_errors", "garbage_frames", "device_resets",
-    )
+    #: the counters run.json keeps: every integer field (``logs`` go to device.log instead);
+    #: filled in below the class, from the fields themselves
+    COUNTERS: ClassVar[tuple[str, ...]] = ()
 
     def counters(self) -> dict[str, int]:
         return {name: int(getattr(self, name)) for name in self.COUNTERS}
+
+
+LinkStats.COUNTERS = tuple(f.name for f in fields(LinkStats) if f.name != "logs")
 
 
 class LinkStalled(LinkError):

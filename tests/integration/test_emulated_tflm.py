@@ -115,15 +115,8 @@ def test_a_cached_image_is_reused_and_never_for_another_model(tmp_path: Path) ->
     assert again.cached and again.path == first.path
     other = build_image("native", tiny_model(tmp_path), board)
     assert other.path != first.path and other.model_sha256 != first.model_sha256
-    eembc = build_image("native", reference, board, protocol="eembc") if _eembc_core() else None
-    if eembc is not None:
-        assert eembc.path != first.path
-
-
-def _eembc_core() -> bool:
-    from harness.paths import firmware_dir
-
-    return (firmware_dir() / "lib/vww_core/src/eembc.cpp").is_file()
+    eembc = build_image("native", reference, board, protocol="eembc")
+    assert eembc.path != first.path and eembc.model_sha256 == first.model_sha256
 
 
 def test_a_missing_tflm_tree_is_one_line(tmp_path: Path) -> None:

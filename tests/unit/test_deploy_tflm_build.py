@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.deploy import tflm_build, tflm_tree
-from harness.errors import BuildError, ToolMissing
+from harness.errors import BuildError, ModelError, ToolMissing
 
 
 def _fake_tree(root: Path, version: str = "2.0.0") -> Path:
@@ -57,7 +57,7 @@ def test_ops_the_trees_resolver_lacks_are_refused(tmp_path: Path) -> None:
         "TfLiteStatus AddConv2D(\nTfLiteStatus AddSoftmax (\n")
     tree = tflm_tree.TflmTree(root, "2.0.0", "0" * 64, "test")
     tree.check_ops(["AddConv2D", "AddSoftmax"], "m")
-    with pytest.raises(Exception, match="needs AddReshape, which the TFLM tree"):
+    with pytest.raises(ModelError, match="needs AddReshape, which the TFLM tree"):
         tree.check_ops(["AddConv2D", "AddReshape"], "m")
 
 

@@ -76,20 +76,10 @@ int main(int argc, char** argv) {
   config.input_bytes = static_cast<uint32_t>(input_bytes);
   config.decimals = static_cast<uint8_t>(decimals);
 
-  prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the harness that started us
-  host_io::install_signals();
-
-  int in_fd = STDIN_FILENO;
-  int out_fd = STDOUT_FILENO;
-  int slave = -1;
-  if (!use_stdio) {
-    in_fd = out_fd = host_io::open_pty(&slave);
-    if (in_fd < 0) {
-      fprintf(stderr, "vww_eembc_runner: cannot open a pseudo-terminal: %s\n", strerror(errno));
-      return 1;
-    }
-  }
-  fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  host_io::Link link;
+  if (!host_io::open_link(use_stdio, "vww_eembc_runner", &link)) return 1;
+  const int in_fd = link.in_fd;
+  const int out_fd = link.out_fd;
 
   static vww::TestDoubleEngine engine(dims, ndims, fail_model);
   if (input_bytes > engine.input_spec(0).bytes && engine.status() == 0) {
@@ -101,13 +91,6 @@ int main(int argc, char** argv) {
   static host_io::FdPort port(in_fd, out_fd);
   static vww::EembcServer server(port, engine, clock, config);
 
-  while (!host_io::stop_flag()) {
-    struct pollfd p = {in_fd, POLLIN, 0};
-    int r = ::poll(&p, 1, 200);
-    if (r < 0 && errno != EINTR) break;
-    if (r > 0) server.poll();
-    if (port.eof && use_stdio) break;
-  }
-  if (slave >= 0) close(slave);
+  host_io::serve_link(link, port, [] { server.poll(); });
   return 0;
 }

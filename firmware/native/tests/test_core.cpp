@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_timer.h"
 #include "vww/frame.h"
 #include "vww/server.h"
 #include "vww/test_double.h"
@@ -92,14 +93,7 @@ class CapturePort : public vww::Port {
   size_t pos_ = 0;
 };
 
-// A clock that only the fake engine moves, so cycle counts are exact.
-class FakeTimer : public vww::Timer {
- public:
-  uint64_t now() override { return t; }
-  uint32_t hz() const override { return 64000000; }
-  vww::TimerKind kind() const override { return vww::TimerKind::kDwt; }
-  uint64_t t = 1000;
-};
+using test_support::FakeTimer;  // fake_timer.h
 
 // The engine the golden frames describe: nano33, VWW int8 96x96x3 -> 2, three layers.
 class GoldenEngine : public vww::Engine {

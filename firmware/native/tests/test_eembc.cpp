@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_timer.h"
 #include "vww/eembc.h"
 #include "vww/test_double.h"
 
@@ -65,14 +66,7 @@ class MemoryPort : public vww::Port {
   size_t pos_ = 0;
 };
 
-// Moved only by the test, so lap times are exact.
-class FakeTimer : public vww::Timer {
- public:
-  uint64_t now() override { return t; }
-  uint32_t hz() const override { return 64000000; }
-  vww::TimerKind kind() const override { return vww::TimerKind::kDwt; }
-  uint64_t t = 1000;
-};
+using test_support::FakeTimer;  // fake_timer.h
 
 // The test double, with every invoke taking `ticks` on the fake timer.
 class TimedEngine : public vww::Engine {

@@ -63,26 +63,12 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[i], "--board") == 0 && i + 1 < argc) board_id = argv[++i];
     else return usage(argv[0]);
   }
-  prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the harness that started us
-  host_io::install_signals();
-  int slave = -1;
-  if (!use_stdio) {
-    g_in_fd = g_out_fd = host_io::open_pty(&slave);
-    if (g_in_fd < 0) {
-      fprintf(stderr, "vww_native_tflm: cannot open a pseudo-terminal: %s\n", strerror(errno));
-      return 1;
-    }
-  }
-  fcntl(g_in_fd, F_SETFL, fcntl(g_in_fd, F_GETFL) | O_NONBLOCK);
+  host_io::Link link;
+  if (!host_io::open_link(use_stdio, "vww_native_tflm", &link)) return 1;
+  g_in_fd = link.in_fd;
+  g_out_fd = link.out_fd;
   board::begin();
   vww_app::setup(board_id);
-  while (!host_io::stop_flag()) {
-    struct pollfd p = {g_in_fd, POLLIN, 0};
-    int r = ::poll(&p, 1, 200);
-    if (r < 0 && errno != EINTR) break;
-    if (r > 0) vww_app::poll();
-    if (fd_port().eof && use_stdio) break;
-  }
-  if (slave >= 0) close(slave);
+  host_io::serve_link(link, fd_port(), [] { vww_app::poll(); });
   return 0;
 }

@@ -80,7 +80,6 @@ class NativeDevice(SessionDevice):
         self.runner = runner
         self.tflm_dir = tflm_dir
         self.test_double = test_double
-        self.firmware: dict[str, object] = {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self, runner: Path) -> list[str]:

@@ -128,7 +128,6 @@ class QemuDevice(SessionDevice):
         self.tflm_dir = tflm_dir
         self.test_double = test_double
         self.fit_board = fit_board
-        self.firmware: dict[str, object] = {}
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ops = tuple(ops) if ops else None
         self.fail_model = fail_model
