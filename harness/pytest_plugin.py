@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness import skip_groups
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
 
     from harness.boards import Board
     from harness.devices.base import Device
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 DEFAULT_BOARD = "nano33"
 BACKENDS = ("serial", "sim", "native", "qemu", "renode")
 EMULATOR_TOOLS = {"renode": "renode", "qemu": "qemu-system-arm"}
+EMULATOR_GROUPS = {"renode": skip_groups.RENODE, "qemu": skip_groups.QEMU}
 #: synthetic held-out set for models trained on synthetic images (vww-default was trained on seed 7)
 HELD_OUT_SEED = 99
 HELD_OUT_IMAGES = 150
@@ -158,13 +161,38 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     opts = HilOptions.from_config(item.config)
     if item.get_closest_marker("hardware") is not None and opts.backend != "serial":
-        pytest.skip(f"needs a real board (run with --board ID); backend is {opts.backend}")
+        pytest.skip(skip_groups.needs(
+            skip_groups.BOARD, f"needs a real board (run with --board ID); backend is {opts.backend}"))
     marker = item.get_closest_marker("emulator")
     if marker is not None:
         name = str(marker.args[0]) if marker.args else opts.backend
         tool = EMULATOR_TOOLS.get(name, name)
         if shutil.which(tool) is None:
-            pytest.skip(f"emulator {name} is not installed ({tool} not on PATH)")
+            pytest.skip(skip_groups.needs(EMULATOR_GROUPS.get(name, name),
+                                          f"emulator {name} is not installed ({tool} not on PATH)"))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr or "")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Generator[None, None, None]:
+    """End the run with one line naming the groups skipped for want of third-party pieces.
+
+    A wrapper run first, so the line comes after pytest's own summary (the ``-ra`` list)
+    and just before the final counts, where a reader of CI looks. The groups are the
+    ``[needs GROUP]`` tags of the skip reasons this run actually produced.
+    """
+    result = yield
+    reasons = {r.nodeid: _skip_reason(r) for r in terminalreporter.stats.get("skipped", [])}
+    ran = sum(len(terminalreporter.stats.get(k, [])) for k in ("passed", "failed", "skipped", "error"))
+    if ran:
+        terminalreporter.write_line(skip_groups.summary_line(reasons.values()))
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -281,10 +309,10 @@ def device(hil_options: HilOptions, board_profile: Board, expected_model: Path) 
         dev.open()
     except LinkError as exc:
         if hil_options.backend == "serial" and hil_options.port is None:
-            pytest.skip(f"no {board_profile.id} attached: {exc}")
+            pytest.skip(skip_groups.needs(skip_groups.BOARD, f"no {board_profile.id} attached: {exc}"))
         pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
     except (ConfigError, ToolMissing) as exc:
-        pytest.skip(f"{hil_options.describe()}: {exc}")
+        pytest.skip(skip_groups.needs_from_message(f"{hil_options.describe()}: {exc}"))
     except HarnessError as exc:
         pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
     try:

@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "user cache instead of a PlatformIO build: qemu (Cortex-M4, mps2-an386) or native "
                    "(host g++); `hil bench --backend qemu|native` does this by itself")
     p.add_argument("--tflm-dir", type=Path, default=None, metavar="DIR",
-                   help="TFLM Arduino-library tree for --emulator builds (default: $HIL_TFLM_DIR, "
-                   "../shared/vendor/Chirale_TensorFlowLite-2.0.0, then PlatformIO's copy)")
+                   help="TFLM Arduino-library tree (Chirale_TensorFLowLite 2.0.0) for --emulator builds "
+                   "(default: $HIL_TFLM_DIR, then PlatformIO's copy in firmware/.pio/libdeps/*/ or "
+                   "~/.platformio/lib; with none, PlatformIO installs it if its registry answers)")
     p.add_argument("--protocol", choices=("v1", "eembc"), default="v1",
                    help="protocol the --emulator firmware serves (default v1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
