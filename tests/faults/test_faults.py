@@ -30,6 +30,7 @@ from fault_targets import TARGETS, FaultTarget  # noqa: E402
 from harness.bench.api import run_bench  # noqa: E402
 from harness.boards import Board, load_board  # noqa: E402
 from harness.errors import BuildError, HarnessError, ToolMissing  # noqa: E402
+from harness.skip_groups import needs_from_message  # noqa: E402
 
 #: Faults CI runs on every push: flips, drops and stalls; everything else is faults_slow.
 FAST = (
@@ -78,7 +79,7 @@ class CleanRuns:
                 with relayed(target, self.model, self.board) as relay:
                     folder = run_bench(request(relay.url, self.model, self.data(images), out))
             except (ToolMissing, BuildError) as exc:  # an image that cannot be built here
-                pytest.skip(f"{target.name}: {exc}")
+                pytest.skip(needs_from_message(f"{target.name}: {exc}"))
             outs, dupes = outputs_of(folder)
             assert not dupes and len(outs) == images and all(outs.values())
             self._outputs[key] = outs

@@ -23,6 +23,7 @@ from harness.devices import Device, create_device
 from harness.devices.sim.process import SimChild
 from harness.link.framing import decode_frame
 from harness.link.messages import MsgType
+from harness.skip_groups import TFLM_TREE, needs, tools_missing
 
 DeviceMaker = Callable[[Path, Board], AbstractContextManager[Device]]
 
@@ -125,7 +126,7 @@ def _missing(tools: tuple[str, ...]) -> str | None:
     import shutil
 
     absent = [t for t in tools if shutil.which(t) is None]
-    return f"{', '.join(absent)} not installed" if absent else None
+    return tools_missing(absent) if absent else None
 
 
 def native_missing() -> str | None:
@@ -143,7 +144,7 @@ def _no_tflm_tree() -> str | None:
     try:
         find_tree()
     except HarnessError as exc:
-        return f"no TFLM tree for the real firmware: {exc}"
+        return needs(TFLM_TREE, f"no TFLM tree for the real firmware: {exc}")
     return None
 
 

@@ -22,6 +22,7 @@ from harness.bench.api import run_bench  # noqa: E402
 from harness.bench.request import BenchRequest  # noqa: E402
 from harness.bench.store import load_run  # noqa: E402
 from harness.models.zoo import reference_model_file  # noqa: E402
+from harness.skip_groups import REFERENCE_MODELS, needs  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("harness.devices.sim") is None, reason="harness.devices.sim is not available yet"
@@ -131,7 +132,8 @@ def test_port_that_answers_garbage_is_one_line(tmp_path: Path) -> None:
 def test_mlperf_reference_model_on_the_sim(tmp_path: Path) -> None:
     model = reference_model_file()
     if model is None:
-        pytest.skip("MLPerf Tiny VWW reference model not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny VWW reference model not found (../shared/reference/models)"))
     data = make_image_folder(tmp_path / "data", 3, size=(120, 90))
     proc = _hil(
         "bench",

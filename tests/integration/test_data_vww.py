@@ -14,8 +14,9 @@ from harness.cli import main
 from harness.data.coco import build_vww
 from harness.data.dataset import Dataset
 from harness.errors import DataError
+from harness.skip_groups import PYCOCOTOOLS, needs
 
-pytest.importorskip("pycocotools", reason="pycocotools not installed (pip install pycocotools)")
+pytest.importorskip("pycocotools", reason=needs(PYCOCOTOOLS, "not installed (pip install pycocotools)"))
 
 LICENSES = [
     {

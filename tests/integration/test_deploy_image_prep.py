@@ -18,9 +18,10 @@ import pytest
 from harness.deploy.frames import centre_crop, decode_pixels, encode_rgb565
 from harness.link.messages import PixelFormat
 from harness.paths import firmware_dir
+from harness.skip_groups import tools_missing
 
 GXX = shutil.which("g++") or ""
-pytestmark = pytest.mark.skipif(not GXX, reason="g++ is not installed")
+pytestmark = pytest.mark.skipif(not GXX, reason=tools_missing(["g++"]))
 
 DRIVER = r"""
 #include <cstdio>
@@ -138,7 +139,7 @@ def test_camera_input_compiles_against_the_core() -> None:
 def test_portable_sources_cross_compile_for_cortex_m4(tmp_path: Path) -> None:
     arm = shutil.which("arm-none-eabi-g++")
     if arm is None:
-        pytest.skip("arm-none-eabi-g++ is not installed")
+        pytest.skip(tools_missing(["arm-none-eabi-g++"]))
     core = firmware_dir() / "lib" / "vww_core" / "include"
     src = firmware_dir() / "src"
     for name in ("image_prep.cpp", "camera_input.cpp"):

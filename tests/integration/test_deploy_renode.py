@@ -13,6 +13,7 @@ from harness.deploy.renode_script import render_script
 from harness.devices import create_device
 from harness.errors import ConfigError, ToolMissing
 from harness.paths import firmware_dir
+from harness.skip_groups import RENODE, needs
 
 
 def test_script_loads_the_elf_and_bridges_the_uart(tmp_path: Path) -> None:
@@ -49,7 +50,7 @@ def test_missing_renode_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.emulator("renode")
 def test_firmware_answers_hello_in_renode() -> None:
     if shutil.which("renode") is None:
-        pytest.skip("Renode is not installed")
+        pytest.skip(needs(RENODE, "Renode is not installed"))
     board = load_board("nano33")
     elf = elf_path(firmware_dir(), board.pio_renode_env or "")
     if not elf.is_file():

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_eembc_serve import Served, _hil, run_official_runner  # noqa: E402
 
 from harness.models.zoo import reference_model_file  # noqa: E402
+from harness.skip_groups import REFERENCE_MODELS, TFLM_TREE, needs, tools_missing
 
 N_IMAGES = 3
 BUILD_S = 900  # a cold cache compiles TFLM for the target first
@@ -35,11 +36,11 @@ def _tools_or_skip(backend: str) -> None:
     needed = ["cmake", *TOOLCHAINS[backend].compilers] + (["qemu-system-arm"] if backend == "qemu" else [])
     missing = [t for t in needed if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: no {backend} firmware")
+        pytest.skip(tools_missing(missing, f": no {backend} firmware"))
     try:
         find_tree()
     except HarnessError as exc:
-        pytest.skip(str(exc))
+        pytest.skip(needs(TFLM_TREE, str(exc)))
 
 
 def _bench_accuracy(model: Path, data: Path, out: Path, *extra: str) -> float:
@@ -57,7 +58,8 @@ def _bench_accuracy(model: Path, data: Path, out: Path, *extra: str) -> float:
 def test_runner_and_bench_agree_on_the_eembc_firmware(backend: str, tmp_path: Path) -> None:
     model = reference_model_file()
     if model is None:
-        pytest.skip("the MLPerf Tiny reference model is absent (hil models fetch mlperf-vww)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "the MLPerf Tiny reference model is absent (hil models fetch mlperf-vww)"))
     _tools_or_skip(backend)
     from harness.data.smoke import default_dataset
 

@@ -1,9 +1,11 @@
 """EEMBC both ways on the real simulated board, served by ``hil serve`` on a real pty.
 
-- the UNMODIFIED official MLPerf Tiny runner (../shared/vendor/mlperf-tiny-runner, copied
-  to a temporary folder) answers in accuracy mode on real smoke images exported with
-  ``hil data export``, and its ``Top 1%`` equals ``hil bench``'s accuracy on them; in
-  performance mode it prints a median throughput;
+- the UNMODIFIED official MLPerf Tiny runner (a checkout of github.com/mlcommons/tiny, or
+  of its ``benchmark/runner/``, named by ``HIL_MLPERF_TINY_RUNNER``; copied to a temporary
+  folder, run by ``../shared/tools/mlperf-tiny/run_runner.py``, which shows it the pty as a
+  USB port) answers in accuracy mode on real smoke images exported with ``hil data
+  export``, and its ``Top 1%`` equals ``hil bench``'s accuracy on them; in performance
+  mode it prints a median throughput. Without the checkout those tests skip in one line;
 - ``hil bench --protocol eembc --port LINK`` through the same pty gives the same
   accuracy and outputs as ``hil bench`` over protocol v1 on the same images.
 
@@ -31,8 +33,11 @@ from typing import Any
 import pytest
 
 from harness.models.zoo import reference_model_file
+from harness.skip_groups import MLPERF_RUNNER, REFERENCE_MODELS, needs
 
-VENDOR = Path(__file__).resolve().parents[2].parent / "shared" / "vendor" / "mlperf-tiny-runner"
+RUNNER_ENV = "HIL_MLPERF_TINY_RUNNER"
+#: the launcher that runs any checkout of the runner against a port without USB ids, and its devices file
+LAUNCHER_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "mlperf-tiny"
 N_IMAGES = 6
 PERF_INFER = "infer 300 1"
 RUNNER_TIMEOUT_S = 120
@@ -83,7 +88,8 @@ class Served:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     model = reference_model_file()
     if model is None:
-        pytest.skip("the MLPerf Tiny reference model is absent (hil models fetch mlperf-vww)")
+        pytest.skip(needs(REFERENCE_MODELS, "the MLPerf Tiny reference model is absent (hil models fetch "
+                                            "mlperf-vww)"))
     from harness.data.smoke import default_dataset
 
     tmp = tmp_path_factory.mktemp("eembc")
@@ -167,18 +173,38 @@ def test_serve_v1_answers_hil_bench(setup: dict[str, Any], v1_run: dict[str, Any
     assert m["accuracy"] == mv["accuracy"] and m["n_ok"] == N_IMAGES
 
 
+def official_runner() -> Path:
+    """The runner folder (``benchmark/runner/``) of the checkout ``HIL_MLPERF_TINY_RUNNER`` names.
+
+    The runner is third-party and in no package registry, so it is never copied into the
+    project: a user points the variable at a checkout of mlcommons/tiny or of its runner
+    folder. Without one (or without the launcher), the tests that run it skip in one line.
+    """
+    named = os.environ.get(RUNNER_ENV)
+    if not named:
+        pytest.skip(needs(MLPERF_RUNNER, f"{RUNNER_ENV} unset: set it to a checkout of "
+                                         "github.com/mlcommons/tiny (or of its benchmark/runner/)"))
+    root = Path(named).expanduser()
+    runner = next((d for d in (root / "benchmark" / "runner", root) if (d / "main.py").is_file()), None)
+    if runner is None:
+        pytest.fail(f"{RUNNER_ENV}={named} holds neither benchmark/runner/main.py nor main.py", pytrace=False)
+    if not (LAUNCHER_DIR / "run_runner.py").is_file():
+        pytest.skip(needs(MLPERF_RUNNER, f"no launcher {LAUNCHER_DIR / 'run_runner.py'} for the runner"))
+    for module, package in (("sklearn", "scikit-learn"), ("usb", "pyusb")):
+        pytest.importorskip(module, reason=needs(MLPERF_RUNNER, f"the runner imports {package} "
+                                                                "(pip install -e .[dev])"))
+    return runner
+
+
 def run_official_runner(tmp: Path, link: Path, datasets: Path, mode: str, *extra: str) -> str:
-    """The vendored runner, copied to ``tmp`` (it writes sessions/ beside itself), against ``link``."""
-    if not (VENDOR / "run_runner.py").is_file():
-        pytest.skip(f"the vendored MLPerf Tiny runner is absent ({VENDOR})")
-    pytest.importorskip("sklearn")
-    pytest.importorskip("usb", reason="the runner imports pyusb (pip install -e .[dev])")
+    """The official runner, copied to ``tmp`` (it writes sessions/ beside itself), against ``link``."""
+    runner = official_runner()
     copy = tmp / f"runner-{mode}"
     if not copy.exists():
-        shutil.copytree(VENDOR, copy)
+        shutil.copytree(runner, copy, ignore=shutil.ignore_patterns("sessions", "*.wav", "__pycache__"))
     proc = subprocess.run(
-        [sys.executable, str(copy / "run_runner.py"), "--port", str(link), "--runner",
-         str(copy / "runner"), "--", "--device_list", str(copy / "devices_pty.yaml"), "--mode", mode,
+        [sys.executable, str(LAUNCHER_DIR / "run_runner.py"), "--port", str(link), "--runner", str(copy),
+         "--", "--device_list", str(LAUNCHER_DIR / "devices_pty.yaml"), "--mode", mode,
          "--dataset_path", str(datasets), *extra],
         capture_output=True, text=True, timeout=RUNNER_TIMEOUT_S, cwd=copy,
     )

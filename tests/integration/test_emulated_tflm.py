@@ -21,6 +21,7 @@ import pytest
 from harness.boards import load_board
 from harness.errors import HarnessError
 from harness.models.zoo import reference_model_file
+from harness.skip_groups import REFERENCE_MODELS, TFLM_TREE, needs, tools_missing
 
 TOOLS = {
     "native": ("cmake", "g++"),
@@ -36,19 +37,21 @@ def _tree_or_skip() -> None:
     try:
         find_tree()
     except HarnessError as exc:
-        pytest.skip(f"no TFLM tree: {exc}")
+        pytest.skip(needs(TFLM_TREE, str(exc)))
 
 
 def _tools_or_skip(target: str) -> None:
     missing = [t for t in TOOLS[target] if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed")
+        pytest.skip(tools_missing(missing))
 
 
 def _reference_or_skip() -> Path:
     path = reference_model_file()
     if path is None:
-        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models or the model cache)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (../shared/reference/models or "
+                          "the model cache)"))
     return path
 
 

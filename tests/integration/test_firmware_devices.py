@@ -19,6 +19,7 @@ from harness.boards import Board, load_board
 from harness.devices import Device, create_device
 from harness.errors import DeviceError
 from harness.link.messages import Capability, TimerKind
+from harness.skip_groups import tools_missing
 
 SHAPE = (1, 16, 16, 3)
 OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX")
@@ -46,7 +47,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     missing = [t for t in BACKENDS[name][0] if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed")
+        pytest.skip(tools_missing(missing))
     return name
 
 

@@ -36,6 +36,7 @@ from harness.link import eembc
 from harness.link.eembc_device import EembcDevice, EembcOutcome, EstimateClock
 from harness.link.eembc_session import EembcSession
 from harness.paths import firmware_dir
+from harness.skip_groups import PLATFORMIO, needs, tools_missing
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "eembc_transcripts.txt"
 START_TIMEOUT_S = 10.0
@@ -94,7 +95,7 @@ def build(target: str) -> Path:
     before the EEMBC targets existed has no rule for them (CMake's Makefiles only learn
     new targets at configure time)."""
     if shutil.which("cmake") is None or shutil.which("g++") is None:
-        pytest.skip("cmake or g++ not installed")
+        pytest.skip(tools_missing(t for t in ("cmake", "g++") if shutil.which(t) is None))
     return build_native(target, build_dir=native_build_dir() / "variants" / "eembc")
 
 
@@ -283,7 +284,8 @@ def test_runner_refuses_bad_options(runner: Path) -> None:
         assert proc.stderr.strip(), args
 
 
-@pytest.mark.skipif(shutil.which("pio") is None, reason="PlatformIO (pio) is not installed")
+@pytest.mark.skipif(shutil.which("pio") is None,
+                    reason=needs(PLATFORMIO, "PlatformIO (pio) is not installed"))
 def test_board_eembc_environments_are_their_board_plus_the_protocol_switch() -> None:
     """`nano33ble_eembc` and `esp32cam_eembc` build what their board builds, with EEMBC on."""
     envs = pio.project_config(firmware_dir())

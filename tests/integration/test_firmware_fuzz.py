@@ -32,6 +32,7 @@ from harness.devices.process import stop_process
 from harness.errors import HarnessError
 from harness.link.framing import HEADER, Frame, FrameDecoder, cobs_encode, crc32
 from harness.link.messages import MsgType, Ping, Pong, parse
+from harness.skip_groups import tools_missing
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ INPUT_BYTES = 3 * 16 * 16  # a small input keeps uploads quick
 @pytest.fixture(scope="module")
 def fuzz_runner() -> Path:
     if shutil.which("cmake") is None or shutil.which("g++") is None:
-        pytest.skip("cmake or g++ not installed")
+        pytest.skip(tools_missing(t for t in ("cmake", "g++") if shutil.which(t) is None))
     build = native_build_dir() / "variants" / "asan"
     try:
         return build_native(build_dir=build, cmake_args=["-DVWW_SANITIZE=ON"])
@@ -263,7 +264,7 @@ def libfuzzer_seeds() -> list[bytes]:
     return [*golden_frames(), session]
 
 
-@pytest.mark.skipif(shutil.which("clang++") is None, reason="clang++ not installed (libFuzzer target)")
+@pytest.mark.skipif(shutil.which("clang++") is None, reason=tools_missing(["clang++"], " (libFuzzer target)"))
 def test_libfuzzer_target_builds_and_survives_a_short_run(tmp_path: Path) -> None:
     """The coverage-guided target (firmware/native/fuzz) for long runs; here a short smoke run."""
     build = native_build_dir() / "variants" / "libfuzzer"

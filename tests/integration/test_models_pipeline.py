@@ -15,9 +15,10 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ModelError
+from harness.skip_groups import TENSORFLOW, needs
 
 pytestmark = pytest.mark.tensorflow
-tf = pytest.importorskip("tensorflow")
+tf = pytest.importorskip("tensorflow", reason=needs(TENSORFLOW, "not installed (pip install -e .[train])"))
 
 BLOCKS = [(64, 1), (128, 2), (128, 1)]
 

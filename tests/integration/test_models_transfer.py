@@ -12,9 +12,10 @@ import pytest
 from harness.cli import main
 from harness.errors import ModelError
 from harness.paths import reference_models_dir
+from harness.skip_groups import TENSORFLOW, needs
 
 pytestmark = pytest.mark.tensorflow
-pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow", reason=needs(TENSORFLOW, "not installed (pip install -e .[train])"))
 
 
 @pytest.fixture(scope="module")

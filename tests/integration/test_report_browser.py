@@ -22,9 +22,11 @@ import pytest
 
 from harness.report.html import img, page, section
 from harness.report.synth import SynthSpec, write_run
+from harness.skip_groups import CHROMIUM as CHROMIUM_GROUP
+from harness.skip_groups import needs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=needs(CHROMIUM_GROUP, "chromium is not installed"))
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

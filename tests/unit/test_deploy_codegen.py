@@ -21,6 +21,7 @@ from harness.deploy.tflm_ops import ADD_METHODS, resolver_methods  # noqa: E402
 from harness.errors import FitError, ModelError  # noqa: E402
 from harness.models.tflite_file import ModelInfo  # noqa: E402
 from harness.paths import reference_models_dir  # noqa: E402
+from harness.skip_groups import tools_missing
 
 GXX = shutil.which("g++") or ""
 
@@ -90,7 +91,7 @@ def _syntax_check(tmp_path: Path, generated: Path, checks: str) -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-@pytest.mark.skipif(not GXX, reason="g++ is not installed")
+@pytest.mark.skipif(not GXX, reason=tools_missing(["g++"]))
 def test_generated_sources_compile(tmp_path: Path, tiny: ModelInfo) -> None:
     out = codegen.generate(tiny, load_board("nano33"), tmp_path / "fw", codegen.plan_arena(1432))
     checks = f"""
@@ -108,7 +109,7 @@ def test_every_mapped_method_follows_tflm_naming() -> None:
         assert method.startswith("Add") and method[3].isupper(), op
 
 
-@pytest.mark.skipif(not GXX, reason="g++ is not installed")
+@pytest.mark.skipif(not GXX, reason=tools_missing(["g++"]))
 def test_mlperf_reference_model(tmp_path: Path) -> None:
     ref = reference_models_dir()
     if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").exists():

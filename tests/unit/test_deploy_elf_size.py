@@ -10,6 +10,7 @@ import pytest
 
 from harness.deploy.elf_size import elf_size
 from harness.errors import ToolMissing
+from harness.skip_groups import tools_missing
 
 GCC = shutil.which("arm-none-eabi-gcc") or ""
 SIZE = shutil.which("arm-none-eabi-size") or ""
@@ -23,7 +24,7 @@ int main(void) { return table[zeroed[1]] + initialised[2]; }
 """
 
 
-@pytest.mark.skipif(not GCC or not SIZE, reason="arm-none-eabi-gcc/size are not installed")
+@pytest.mark.skipif(not GCC or not SIZE, reason=tools_missing(["arm-none-eabi-gcc", "arm-none-eabi-size"]))
 def test_matches_gnu_size(tmp_path: Path) -> None:
     src = tmp_path / "fw.c"
     src.write_text(SOURCE)

@@ -18,9 +18,10 @@ from harness.cli import main  # noqa: E402
 from harness.deploy import pio  # noqa: E402
 from harness.errors import ToolMissing  # noqa: E402
 from harness.paths import firmware_dir  # noqa: E402
+from harness.skip_groups import PLATFORMIO, needs
 
 PIO = shutil.which("pio") or ""
-needs_pio = pytest.mark.skipif(not PIO, reason="PlatformIO (pio) is not installed")
+needs_pio = pytest.mark.skipif(not PIO, reason=needs(PLATFORMIO, "PlatformIO (pio) is not installed"))
 
 
 @needs_pio

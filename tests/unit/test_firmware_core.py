@@ -19,12 +19,13 @@ from harness.deploy.emulators import build_native
 from harness.devices.native import NativeDevice
 from harness.devices.qemu import BOOTCFG_ADDR, BOOTCFG_MAGIC, BOOTCFG_SIZE, boot_config, qemu_command
 from harness.errors import DeviceError
+from harness.skip_groups import tools_missing
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "frames.txt"
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("g++") is None,
-                    reason="cmake or g++ not installed")
+                    reason=tools_missing(["cmake", "g++"]))
 def test_core_unit_tests_pass_against_the_golden_frames() -> None:
     exe = build_native("vww_core_tests")
     proc = subprocess.run([str(exe), str(GOLDEN)], capture_output=True, text=True, timeout=60)
@@ -33,7 +34,7 @@ def test_core_unit_tests_pass_against_the_golden_frames() -> None:
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("g++") is None,
-                    reason="cmake or g++ not installed")
+                    reason=tools_missing(["cmake", "g++"]))
 def test_core_unit_tests_notice_a_changed_golden_frame(tmp_path: Path) -> None:
     exe = build_native("vww_core_tests")
     lines = GOLDEN.read_text().splitlines()
