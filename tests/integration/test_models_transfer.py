@@ -12,7 +12,7 @@ import pytest
 from harness.cli import main
 from harness.errors import ModelError
 from harness.paths import reference_models_dir
-from harness.skip_groups import TENSORFLOW, needs
+from harness.skip_groups import REFERENCE_MODELS, TENSORFLOW, needs
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow", reason=needs(TENSORFLOW, "not installed (pip install -e .[train])"))
@@ -22,7 +22,8 @@ pytest.importorskip("tensorflow", reason=needs(TENSORFLOW, "not installed (pip i
 def backbone() -> Path:
     ref = reference_models_dir()
     if ref is None or not (ref / "mlperf_tiny_vww_96.h5").is_file():
-        pytest.skip("MLPerf Tiny Keras backbone not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny Keras backbone not found (../shared/reference/models)"))
     return ref / "mlperf_tiny_vww_96.h5"
 
 

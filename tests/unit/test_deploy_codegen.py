@@ -21,7 +21,7 @@ from harness.deploy.tflm_ops import ADD_METHODS, resolver_methods  # noqa: E402
 from harness.errors import FitError, ModelError  # noqa: E402
 from harness.models.tflite_file import ModelInfo  # noqa: E402
 from harness.paths import reference_models_dir  # noqa: E402
-from harness.skip_groups import tools_missing
+from harness.skip_groups import REFERENCE_MODELS, needs, tools_missing
 
 GXX = shutil.which("g++") or ""
 
@@ -113,7 +113,8 @@ def test_every_mapped_method_follows_tflm_naming() -> None:
 def test_mlperf_reference_model(tmp_path: Path) -> None:
     ref = reference_models_dir()
     if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").exists():
-        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (../shared/reference/models)"))
     model = ModelInfo.from_file(ref / "mlperf_tiny_vww_96_int8.tflite")
     arena = codegen.measure_arena(model)
     # The MLPerf Tiny VWW model needs roughly 100 KB of arena on a 32-bit target.

@@ -13,6 +13,7 @@ from harness.errors import ModelError
 from harness.models.analysis import analyze
 from harness.models.tflm_child import ArenaReport, parse_allocations
 from harness.models.zoo import entry_file, get_entry, reference_model_file, resolve_model
+from harness.skip_groups import REFERENCE_MODELS, needs
 
 # MobileNetV1, Howard et al. 2017, table 1: (pointwise filters at alpha 1, depthwise stride).
 PAPER_BLOCKS = (
@@ -69,7 +70,8 @@ def reference() -> Path:
     """The MLPerf Tiny int8 reference model file (model cache or ../shared/reference)."""
     ref = reference_model_file()
     if ref is None:
-        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (../shared/reference/models)"))
     return ref
 
 
@@ -78,7 +80,7 @@ def _zoo_file(name: str) -> Path:
     try:
         return entry_file(get_entry(name))
     except ModelError:
-        pytest.skip(f"{name} not found (model cache or ../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS, f"{name} not found (model cache or ../shared/reference/models)"))
 
 
 def test_mlperf_macs_agree_with_independent_counts(reference: Path) -> None:

@@ -23,6 +23,7 @@ from harness.models.zoo import (
     reference_model_file,
     resolve_model,
 )
+from harness.skip_groups import REFERENCE_MODELS, needs
 
 
 @pytest.fixture()
@@ -51,7 +52,8 @@ def _hil(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def _reference_source() -> Path:
     ref = reference_model_file()
     if ref is None:
-        pytest.skip("MLPerf Tiny reference model not found (model cache or ../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (model cache, ../shared/reference/models)"))
     return ref.parent
 
 

@@ -10,6 +10,7 @@ import pytest
 from harness.errors import ModelError
 from harness.models.zoo import get_entry, list_zoo, resolve_model
 from harness.paths import reference_models_dir
+from harness.skip_groups import REFERENCE_MODELS, needs
 
 #: looked up before any test points HIL_REFERENCE_MODELS elsewhere
 REFERENCE = reference_models_dir()
@@ -62,7 +63,8 @@ def test_cached_file_with_wrong_hash_is_refused(no_models: Path) -> None:
 
 def test_cached_file_with_right_hash_is_found(no_models: Path) -> None:
     if REFERENCE is None or not (REFERENCE / "mlperf_tiny_vww_96_int8.tflite").is_file():
-        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (../shared/reference/models)"))
     target = no_models / "mlperf_tiny_vww_96_int8.tflite"
     target.write_bytes((REFERENCE / "mlperf_tiny_vww_96_int8.tflite").read_bytes())
     assert resolve_model("mlperf-vww-96") == target
@@ -105,7 +107,8 @@ def test_default_prefers_the_reference() -> None:
 
     ref = reference_model_file()
     if ref is None:
-        pytest.skip("MLPerf Tiny reference model not found (model cache or ../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (model cache, ../shared/reference/models)"))
     assert resolve_model(None) == ref
 
 

@@ -10,13 +10,15 @@ from harness.errors import ModelError
 from harness.link.messages import DType
 from harness.models.tflite_file import ModelInfo
 from harness.paths import reference_models_dir
+from harness.skip_groups import REFERENCE_MODELS, needs
 
 
 @pytest.fixture(scope="module")
 def mlperf_int8() -> Path:
     ref = reference_models_dir()
     if ref is None or not (ref / "mlperf_tiny_vww_96_int8.tflite").exists():
-        pytest.skip("MLPerf Tiny reference model not found (../shared/reference/models)")
+        pytest.skip(needs(REFERENCE_MODELS,
+                          "MLPerf Tiny reference model not found (../shared/reference/models)"))
     return ref / "mlperf_tiny_vww_96_int8.tflite"
 
 
@@ -43,7 +45,7 @@ def test_reference_model_facts(mlperf_int8: Path) -> None:
 def test_float_model_is_refused_with_one_line() -> None:
     ref = reference_models_dir()
     if ref is None or not (ref / "mlperf_tiny_vww_96_float.tflite").exists():
-        pytest.skip("MLPerf Tiny float reference model not found")
+        pytest.skip(needs(REFERENCE_MODELS, "MLPerf Tiny float reference model not found"))
     info = ModelInfo.from_file(ref / "mlperf_tiny_vww_96_float.tflite")
     with pytest.raises(ModelError, match="float32 input"):
         info.require_int8_io()
