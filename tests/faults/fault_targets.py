@@ -79,8 +79,10 @@ class Endpoint:
 def _missing(*tools: str) -> str | None:
     import shutil
 
+    from harness.skip_groups import tools_missing
+
     absent = [t for t in tools if shutil.which(t) is None]
-    return f"{', '.join(absent)} not installed" if absent else None
+    return tools_missing(absent) if absent else None
 
 
 TARGETS: list[FaultTarget] = [
