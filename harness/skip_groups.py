@@ -103,5 +103,5 @@ def summary_line(reasons: Iterable[str]) -> str:
         return "third-party code and tools: no test skipped for want of them"
     parts = [f"{group} ({n} test{'s' if n != 1 else ''})"
              for group, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return ("SKIPPED for want of third-party code or tools: " + ", ".join(parts)
+    return ("NOT RUN for want of third-party code or tools: " + ", ".join(parts)
             + " (README: Optional third-party pieces)")
