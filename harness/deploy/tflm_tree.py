@@ -22,8 +22,8 @@ A tree's version (from ``library.properties``/``library.json``) and a checksum o
 file go into the build's cache key and into run.json, so a result always names the exact
 TFLM it ran. The checksum is that of ``sha256sum`` over every file of the tree (``.git``
 left out), one ``DIGEST  ./PATH`` line each, sorted by path, then the sha256 of that list:
-``find . -type f -not -path './.git/*' -exec sha256sum {} + | sort -k2 | sha256sum`` in the
-tree gives the same figure. It is cached per tree on disk keyed by the files' sizes and
+``find . -type f -not -path './.git/*' -exec sha256sum {} + | LC_ALL=C sort -k2 | sha256sum``
+in the tree gives the same figure. It is cached per tree on disk keyed by the files' sizes and
 modification times, so it is computed once, not on every call.
 """
 
