@@ -123,6 +123,33 @@ def basis_of(manifest: dict[str, Any]) -> dict[str, Any]:
             "time_unit": "us", "source": src, "label": src, "cpi": None}
 
 
+#: what :func:`latency_kind` calls each kind of latency figure; figures of two kinds are
+#: never ranked against each other (a QEMU count is not slower than a sim estimate)
+LATENCY_KINDS = ("measured", "host clock", "counted", "estimated", "reported by the device", "unknown")
+
+
+def latency_kind(manifest: dict[str, Any]) -> str:
+    """Which kind of figure a run's latency is, for deciding what it may be compared with.
+
+    ``measured`` (a board's cycle counter), ``host clock`` (the native runner: a PC's time,
+    not a board's), ``counted`` (QEMU instruction counts, with or without a CPI-based
+    time), ``estimated`` (the sim's cost model), ``reported by the device`` (an EEMBC
+    device that does not say what its timer is), else ``unknown``.
+    """
+    basis = basis_of(manifest)
+    kind, timer = str(basis.get("kind") or ""), str(basis.get("timer") or "")
+    backend = str(manifest.get("backend") or "")
+    if kind == "reported":
+        return "reported by the device"
+    if kind == "counted" or timer == "instructions" or (timer == "eembc_lap_us" and backend == "qemu"):
+        return "counted"
+    if timer == "host_clock" or (timer == "eembc_lap_us" and backend == "native"):
+        return "host clock"
+    if kind in ("measured", "estimated"):
+        return kind
+    return "unknown"
+
+
 def latency_label(manifest: dict[str, Any]) -> str:
     """The label for a run's latency figures, e.g. "measured (DWT cycle counter)"."""
     return str(basis_of(manifest).get("label") or "unknown")
