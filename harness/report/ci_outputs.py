@@ -58,6 +58,7 @@ SOURCE_WORDS = {
     "measured": "measured on the device",
     "estimated": "estimated from the sim cost model",
     "instructions": "estimated from QEMU instruction counts x CPI",
+    "reported": "reported by the device (EEMBC lap times, timer unknown)",
 }
 
 

@@ -249,8 +249,11 @@ def _layers(run: Run) -> Safe:
 
 
 def _plot_kind(run: Run) -> str:
-    """The short word for axis labels: "estimated" or "measured"."""
-    return "estimated" if basis_of(run.manifest).get("estimated") else "measured"
+    """The short word for axis labels: "estimated", "measured" or "reported by the device"."""
+    basis = basis_of(run.manifest)
+    if basis.get("kind") == "reported":
+        return "reported by the device"
+    return "estimated" if basis.get("estimated") else "measured"
 
 
 def _instr_total(prof: list[Any]) -> str:

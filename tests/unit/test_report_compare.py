@@ -106,9 +106,9 @@ def test_console_tables_match_the_page_and_name_every_latency_source(
     assert "\x1b" not in out and "┃" not in out
     lines = out.splitlines()
     assert lines[0] == "Runs side by side"
-    assert lines[1].split() == ["#", "run", "model", "data", "set", "board/backend", "n", "accuracy", "(95", "%", "CI)",
-                                "FPR", "FNR", "p50", "ms", "p90", "ms", "p99", "ms", "latency", "arena",
-                                "used", "B", "model", "B"]
+    assert lines[1].split() == ["#", "run", "model", "data", "set", "board/backend", "n", "accuracy", "(95",
+                                "%", "CI)", "FPR", "FNR", "p50", "ms", "p90", "ms", "p99", "ms", "latency",
+                                "arena", "used", "B", "model", "B"]
     assert [ln.split()[0] for ln in lines[2:5]] == ["1", "2", "3"]
     assert all(ln.split()[-3] == "estimated" for ln in lines[2:5])  # the latency column
     assert lines[5].startswith("latency of #1, #2, #3: estimated by the simulator's cost model")
@@ -157,7 +157,8 @@ def test_runs_on_different_data_are_shown_apart_and_never_ranked(
     result = compare([a, b, smoke, cut], tmp_path / "c.html")
     figs = result.figures
     rows = side_by_side(figs)
-    assert [r[3] for r in rows] == ["synthetic-vww cdcdcdcd"] * 2 + ["smoke efefefef", "synthetic-vww cdcdcdcd"]
+    synth = "synthetic-vww cdcdcdcd"
+    assert [r[3] for r in rows] == [synth, synth, "smoke efefefef", synth]
     assert "interrupted: not ranked" in rows[3][1]
     diffs = {r[0]: r for r in differences(figs, 3.0)}
     assert diffs["#2 vs #1"][2] == "worse"  # same data: ranked
@@ -187,8 +188,8 @@ def test_a_limit_is_different_data(tmp_path: Path) -> None:
 
 
 QEMU_BASIS = {"timer": "instructions", "kind": "estimated", "estimated": True, "count_unit": "instructions",
-              "time_unit": "us", "source": "QEMU", "label": "estimated from QEMU instruction counts x CPI 1.2",
-              "cpi": 1.2}
+              "time_unit": "us", "source": "QEMU", "cpi": 1.2,
+              "label": "estimated from QEMU instruction counts x CPI 1.2"}
 HOST_BASIS = {"timer": "host_clock", "kind": "measured", "estimated": False, "count_unit": "ns",
               "time_unit": "us", "source": "host clock", "label": "measured (host clock)", "cpi": None}
 
