@@ -117,9 +117,10 @@ def format_timer(kind: str) -> str:
 
     The EEMBC protocol has no way to say whether a lap time is measured; the official
     runner reads only the ``m-name-dut-[...]`` line of the ``name`` answer and skips every
-    other line up to ``m-ready`` (device_under_test.py, ``_get_name``), so this line costs
-    it nothing. A device without it (the reference firmware) leaves the host calling its
-    lap times "reported by the device".
+    other line up to ``m-ready`` (device_under_test.py, ``_get_name``), and its
+    ``check_name`` pre-check (device_manager.py) searches ``m-name-dut-\\[(.*)\\]``, which
+    stops at the end of that line; so this line costs it nothing. A device without it (the
+    reference firmware) leaves the host calling its lap times "reported by the device".
     """
     if kind not in TIMER_KINDS:
         raise ValueError(f"unknown timer kind {kind!r} (one of {', '.join(TIMER_KINDS)})")
