@@ -10,6 +10,8 @@ the same way everywhere and a count of QEMU instructions never reads like a time
   cycles-per-instruction figure (``[cost_model] cpi``, with its source) / the board's clock.
   A board without a CPI figure gets no time estimate at all.
 - The sim backend's cycles are *estimated* from the board's cost model.
+- An EEMBC device's ``m-lap-us`` times are what its timer says; the project's device ends
+  announce which timer that is, any other device's times are *reported by the device*.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ class LatencyBasis:
     """How one run's latency figures were obtained, as run.json's ``latency`` block stores it."""
 
     timer: str  # the device's timer kind, lower case ("dwt", "instructions", "estimated", ...)
-    kind: str  # "measured" | "estimated" | "counted" (instructions, no time estimate possible)
+    # "measured" | "estimated" | "counted" (instructions, no time estimate possible) |
+    # "reported" (an EEMBC device's lap times, its timer unknown: never called measured)
+    kind: str
     count_unit: str  # what the device's raw counts count: "cycles" | "instructions" | "ns"
     time_unit: str | None  # "us" when latency_us_* hold a time (measured or estimated), else None
     source: str  # one line: where the time figure comes from
@@ -96,6 +100,30 @@ def latency_basis(timer: str, board: Board) -> LatencyBasis:
     return LatencyBasis(timer, "estimated", "cycles", "us", cost_model_source(board))
 
 
+def eembc_lap_basis(timer: str | None) -> LatencyBasis:
+    """The basis of an EEMBC device's ``m-lap-us`` times, from the timer kind it announced.
+
+    Only the project's own device ends announce one (``m-timer-[kind]`` in the ``name``
+    answer); without it the times are "reported by the device": the host cannot tell a
+    cycle counter from an estimate, so it never calls them measured.
+    """
+    if timer in MEASURED_TIMERS:
+        what = "host time, not a board's" if timer == "host_clock" else MEASURED_TIMERS[timer]
+        return LatencyBasis(timer, "measured", "us", "us",
+                            f"the DUT's EEMBC m-lap-us timer ({what}, as the device announced)")
+    if timer == "instructions":
+        return LatencyBasis(timer, "estimated", "us", "us",
+                            "EEMBC m-lap-us of an emulator: time derived from QEMU instruction counts "
+                            "by the firmware (as the device announced), not measured")
+    if timer == "estimated":
+        return LatencyBasis(timer, "estimated", "us", "us",
+                            "EEMBC m-lap-us of a simulated device: its cost model's estimate "
+                            "(as the device announced), not measured")
+    return LatencyBasis("eembc_lap_us", "reported", "us", "us",
+                        "reported by the device (EEMBC m-lap-us; the device does not say what its "
+                        "timer is)")
+
+
 def estimated_us(instructions: float, basis: LatencyBasis, clock_hz: int) -> float | None:
     """Instructions x CPI / clock, in microseconds; None where no CPI is known."""
     if basis.cpi is None or clock_hz <= 0:
@@ -118,9 +146,40 @@ def basis_of(manifest: dict[str, Any]) -> dict[str, Any]:
                 "time_unit": "us", "source": "sim cost model",
                 "label": "estimated by the simulator's cost model",
                 "cpi": None}
+    if src == "reported":
+        return {"timer": "eembc_lap_us", "kind": "reported", "estimated": True, "count_unit": "us",
+                "time_unit": "us", "source": "EEMBC m-lap-us", "label": "reported by the device",
+                "cpi": None}
     kind = "measured" if src == "measured" else "unknown"
     return {"timer": src, "kind": kind, "estimated": kind != "measured", "count_unit": "cycles",
             "time_unit": "us", "source": src, "label": src, "cpi": None}
+
+
+#: what :func:`latency_kind` calls each kind of latency figure; figures of two kinds are
+#: never ranked against each other (a QEMU count is not slower than a sim estimate)
+LATENCY_KINDS = ("measured", "host clock", "counted", "estimated", "reported by the device", "unknown")
+
+
+def latency_kind(manifest: dict[str, Any]) -> str:
+    """Which kind of figure a run's latency is, for deciding what it may be compared with.
+
+    ``measured`` (a board's cycle counter), ``host clock`` (the native runner: a PC's time,
+    not a board's), ``counted`` (QEMU instruction counts, with or without a CPI-based
+    time), ``estimated`` (the sim's cost model), ``reported by the device`` (an EEMBC
+    device that does not say what its timer is), else ``unknown``.
+    """
+    basis = basis_of(manifest)
+    kind, timer = str(basis.get("kind") or ""), str(basis.get("timer") or "")
+    backend = str(manifest.get("backend") or "")
+    if kind == "reported":
+        return "reported by the device"
+    if kind == "counted" or timer == "instructions" or (timer == "eembc_lap_us" and backend == "qemu"):
+        return "counted"
+    if timer == "host_clock" or (timer == "eembc_lap_us" and backend == "native"):
+        return "host clock"
+    if kind in ("measured", "estimated"):
+        return kind
+    return "unknown"
 
 
 def latency_label(manifest: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ from harness.devices.base import Device, DeviceInfo
 from harness.errors import EXIT_INTERRUPTED, DataError, DeviceError, HarnessError, LinkError, ModelError
 from harness.link.protocol import LinkStats, ResendBudgetExceeded, TensorSpec, Watchdog
 from harness.models.tflite_file import ModelInfo
-from harness.units import LatencyBasis, cost_model_source, estimated_us, latency_basis
+from harness.units import LatencyBasis, cost_model_source, eembc_lap_basis, estimated_us, latency_basis
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,8 @@ class Runner:
                 "pixel": self.preprocess.convention,
                 "quantisation": {"scale": self.preprocess.scale, "zero_point": self.preprocess.zero_point},
             },
-            "latency_source": "estimated" if latency["estimated"] else info.latency_source,
+            "latency_source": ("reported" if latency["kind"] == "reported" else
+                               "estimated" if latency["estimated"] else info.latency_source),
             "latency": latency,
             "model_check": model_check(info),
             "host": mb.host(),
@@ -308,8 +309,8 @@ class Runner:
         elif self.backend == "native":
             basis = LatencyBasis("eembc_lap_us", "measured", "us", "us",
                                  "EEMBC m-lap-us of the native firmware: host time, not a board's")
-        else:
-            basis = LatencyBasis("eembc_lap_us", "measured", "us", "us", "the DUT's EEMBC m-lap-us timer")
+        else:  # a device on a port: what the device says its timer is, if it says
+            basis = eembc_lap_basis(info.timer.name.lower() if info.timer_announced else None)
         return basis.to_dict()
 
     def _planned_count(self) -> int:

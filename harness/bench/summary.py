@@ -29,7 +29,8 @@ def _latency_lines(m: dict[str, Any], met: dict[str, Any]) -> list[str]:
             f"work     {format_instructions(met.get('instructions_p50'))} per inference p50 "
             f"(counted by QEMU -icount; instructions, not time)"
         )
-    kind = "estimated" if basis.get("estimated") else "measured"
+    kind = ("reported" if basis.get("kind") == "reported" else
+            "estimated" if basis.get("estimated") else "measured")
     if basis.get("time_unit") == "us" and met.get("latency_us_p50") is not None:
         lines.append(
             f"latency  ({kind}) p50 {_ms(met.get('latency_us_p50'))}, p90 {_ms(met.get('latency_us_p90'))}, "

@@ -46,6 +46,10 @@ _RESULTS = re.compile(r"^m-results-\[([^\]]*)\]$")
 _NAME = re.compile(r"^m-name-dut-\[([^\]]+)\]$")
 _PROFILE = re.compile(r"^m-(profile|model)-\[([^\]]+)\]$")
 _ERROR = re.compile(r"^e-\[(.*)\]$")
+_TIMER = re.compile(r"^m-timer-\[([a-z_]+)\]$")
+
+#: The timer kinds a device end may announce: protocol v1's TimerKind names, lower case.
+TIMER_KINDS = ("dwt", "ccount", "systick", "instructions", "estimated", "host_clock")
 
 
 def max_db_bytes(prefix: str = "") -> int:
@@ -106,6 +110,27 @@ def parse_profile(line: str) -> tuple[str, str] | None:
     """``("profile", text)`` or ``("model", name)`` from the answer to ``profile``."""
     m = _PROFILE.match(line)
     return (m.group(1), m.group(2)) if m else None
+
+
+def format_timer(kind: str) -> str:
+    """The extra line of the project's device ends' ``name`` answer: what ``m-lap-us`` counts.
+
+    The EEMBC protocol has no way to say whether a lap time is measured; the official
+    runner reads only the ``m-name-dut-[...]`` line of the ``name`` answer and skips every
+    other line up to ``m-ready`` (device_under_test.py, ``_get_name``), and its
+    ``check_name`` pre-check (device_manager.py) searches ``m-name-dut-\\[(.*)\\]``, which
+    stops at the end of that line; so this line costs it nothing. A device without it (the
+    reference firmware) leaves the host calling its lap times "reported by the device".
+    """
+    if kind not in TIMER_KINDS:
+        raise ValueError(f"unknown timer kind {kind!r} (one of {', '.join(TIMER_KINDS)})")
+    return f"m-timer-[{kind}]"
+
+
+def parse_timer(line: str) -> str | None:
+    """The timer kind of an ``m-timer-[...]`` line, None for any other line or an unknown kind."""
+    m = _TIMER.match(line)
+    return m.group(1) if m and m.group(1) in TIMER_KINDS else None
 
 
 def parse_error(line: str) -> str | None:

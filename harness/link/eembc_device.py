@@ -42,7 +42,13 @@ class EembcEngine(Protocol):
 
 
 class Clock(Protocol):
-    """The DUT's microsecond timer, as ``m-lap-us`` and ``timestamp`` report it."""
+    """The DUT's microsecond timer, as ``m-lap-us`` and ``timestamp`` report it.
+
+    ``kind`` is what it counts (:data:`eembc.TIMER_KINDS`), announced in the ``name``
+    answer so that the host labels the lap times truthfully.
+    """
+
+    kind: str
 
     def now_us(self) -> int: ...
 
@@ -53,6 +59,8 @@ class Clock(Protocol):
 
 class WallClock:
     """Microseconds of the host's monotonic clock: lap times are what the engine really took."""
+
+    kind = "host_clock"
 
     def __init__(self) -> None:
         self._origin = time.monotonic_ns()
@@ -68,8 +76,11 @@ class EstimateClock:
     """A clock that advances only by the engines' estimates (the sim's cost model).
 
     The host's wall clock says nothing about a Cortex-M4, so on the sim ``m-lap-us`` is
-    the sum of the estimated inference times, labelled as an estimate by ``hil serve``.
+    the sum of the estimated inference times, labelled as an estimate by ``hil serve`` and
+    announced as one to the host.
     """
+
+    kind = "estimated"
 
     def __init__(self) -> None:
         self._us = 0
@@ -168,7 +179,7 @@ class EembcDevice:
             return []
         head, args = words[0], words[1:]
         if head == "name" and not args:
-            return [_fit(f"m-name-dut-[{self.name}", "]")]
+            return [_fit(f"m-name-dut-[{self.name}", "]"), eembc.format_timer(self.clock.kind)]
         if head == "profile" and not args:
             return [f"m-profile-[{eembc.PROFILE}]", f"m-model-[{self.model}]"]
         if head == "timestamp" and not args:

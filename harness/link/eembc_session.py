@@ -7,7 +7,11 @@ project's own EEMBC build, or the sim answering EEMBC) the way the official runn
 ``m-lap-us`` lap times and the ``m-results`` scores. Every wait has the runner's limits
 (5 s per line, 30 s per line of an ``infer`` answer) and an error says what it waited for.
 
-What EEMBC cannot tell, this session does not invent: the device announces no tensors
+What EEMBC cannot tell, this session does not invent. The protocol does not say what the
+``m-lap-us`` times count: the project's device ends add an ``m-timer-[kind]`` line to their
+``name`` answer (which the official runner skips), and a device without it (MLPerf Tiny's
+reference firmware) gets its lap times labelled "reported by the device", never
+"measured". The device announces no tensors
 (the host's :class:`SessionOptions` supply them), no model hash, arena or engine, and no
 per-layer profile or memory figures (:meth:`profile` and :meth:`memory` refuse).
 
@@ -116,6 +120,8 @@ class EembcSession:
         self.stats = LinkStats()
         self.splitter = eembc.LineSplitter()
         self.name = ""
+        #: what the device's lap times count, when it says (:func:`eembc.parse_timer`)
+        self.timer: str | None = None
         self.model = ""
         self.profile_text = ""
         self.last: InferAnswer | None = None
@@ -206,9 +212,12 @@ class EembcSession:
     def hello(self) -> tuple[str, str, str]:
         """``name`` and ``profile``: (DUT name, profile text, model name)."""
         self.drain()
-        names = [n for n in map(eembc.parse_name, self.command("name")) if n]
+        answer = self.command("name")
+        names = [n for n in map(eembc.parse_name, answer) if n]
         if not names:
             raise DeviceError("EEMBC device answered 'name' without an m-name-dut-[...] line")
+        timers = [t for t in map(eembc.parse_timer, answer) if t]
+        self.timer = timers[0] if timers else None
         profile: dict[str, str] = {}
         for line in self.command("profile"):
             found = eembc.parse_profile(line)
@@ -285,12 +294,17 @@ class EembcSession:
             raise DeviceError(
                 f"EEMBC device runs MLPerf Tiny model {model!r}; the harness benchmarks {eembc.VWW_MODEL!r}"
             )
+        if self.timer is None:
+            log.info("EEMBC device %r does not say what its timer is: its lap times are "
+                     "'reported by the device', not known to be measured", name)
         return DeviceInfo(
             protocol_version=0, board=name, firmware_version=profile, engine="",
             model_sha256="", inputs=tuple(inputs), outputs=tuple(outputs),
             arena_size=0, arena_used=0, clock_hz=EEMBC_CLOCK_HZ,
-            timer=TimerKind.SYSTICK, max_payload=self.chunk_bytes, credits=1,
+            timer=TimerKind[self.timer.upper()] if self.timer else TimerKind.SYSTICK,
+            max_payload=self.chunk_bytes, credits=1,
             capabilities=Capability(0), status=0, status_text="", protocol=Protocol.EEMBC.value,
+            timer_announced=self.timer is not None,
         )
 
     def run(self, data: bytes, warmups: int, repeats: int, profile: bool, timeout: float) -> RawResult:

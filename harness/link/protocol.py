@@ -164,6 +164,10 @@ class DeviceInfo:
     status: int
     status_text: str
     protocol: str = Protocol.V1.value
+    #: False when the device did not say what its timer is (an EEMBC device without the
+    #: ``m-timer-[...]`` line): ``timer`` is then a placeholder and its figures are only
+    #: "reported by the device"
+    timer_announced: bool = True
 
     @classmethod
     def from_hello(cls, h: HelloResp) -> DeviceInfo:
@@ -182,7 +186,7 @@ class DeviceInfo:
 
     @property
     def latency_source(self) -> str:
-        return self.timer.latency_source
+        return self.timer.latency_source if self.timer_announced else "reported"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,7 +197,7 @@ class DeviceInfo:
             "engine": self.engine,
             "model_sha256": self.model_sha256,
             "clock_hz": self.clock_hz,
-            "timer": self.timer.name.lower(),
+            "timer": self.timer.name.lower() if self.timer_announced else "unannounced",
             "arena_size": self.arena_size,
             "arena_used": self.arena_used,
             "max_payload": self.max_payload,

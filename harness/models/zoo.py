@@ -258,7 +258,8 @@ def entry_file(entry: ZooEntry, verify: bool = True) -> Path:
     )
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
+    """Whether a model given by the user is a file rather than a zoo name."""
     return "/" in spec or "\\" in spec or spec.endswith(MODEL_SUFFIXES) or Path(spec).exists()
 
 
@@ -270,7 +271,7 @@ def resolve_model(spec: str | None) -> Path:
     """
     if spec is None:
         return default_model_file()
-    if not _looks_like_path(spec):
+    if not looks_like_path(spec):
         return entry_file(get_entry(spec))
     path = Path(spec).expanduser()
     if not path.exists():
@@ -291,21 +292,29 @@ def reference_model_file() -> Path | None:
         return None
 
 
-def default_model_file() -> Path:
+def name_of_file(path: Path) -> str | None:
+    """The zoo entry whose sha256 this file has (None: no entry), as run.json names models."""
+    digest = _sha256(path)
+    return next((e.name for e in list_zoo() if e.sha256 == digest), None)
+
+
+def default_model_file(warn: bool = True) -> Path:
     """The reference model when present, else the shipped synthetic-data model (saying so once).
 
     ``HIL_NO_REFERENCE=1`` skips the reference, for tests and CI jobs whose expected
-    figures belong to the shipped model.
+    figures belong to the shipped model. ``warn=False`` only looks (nightly names its
+    cells with it before any of them runs).
     """
     if os.environ.get(NO_REFERENCE_ENV, "").strip() not in ("", "0"):
         return entry_file(get_entry(DEFAULT_MODEL))
     ref = reference_model_file()
     if ref is not None:
         return ref
-    log.warning(
-        "using the shipped model %r, trained on synthetic data only (near chance on real photos); "
-        "run `hil models fetch mlperf-vww` for the MLPerf Tiny reference", DEFAULT_MODEL,
-    )
+    if warn:
+        log.warning(
+            "using the shipped model %r, trained on synthetic data only (near chance on real photos); "
+            "run `hil models fetch mlperf-vww` for the MLPerf Tiny reference", DEFAULT_MODEL,
+        )
     return entry_file(get_entry(DEFAULT_MODEL))
 
 

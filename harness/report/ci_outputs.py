@@ -58,6 +58,7 @@ SOURCE_WORDS = {
     "measured": "measured on the device",
     "estimated": "estimated from the sim cost model",
     "instructions": "estimated from QEMU instruction counts x CPI",
+    "reported": "reported by the device (EEMBC lap times, timer unknown)",
 }
 
 
@@ -119,7 +120,7 @@ def junit(m: Matrix, outcomes: Sequence[CellOutcome]) -> str:
         for name in names:
             counts["tests"] += 1
             case = ET.SubElement(suite, "testcase", classname=cls,
-                                 name=f"{o.cell.model or 'default'}: {name}",
+                                 name=f"{o.cell.label}: {name}",
                                  time=f"{o.seconds:.3f}")
             check = next((c for c in o.checks if c.name == name), None)
             msg = check.message if check is not None else ""
@@ -171,7 +172,7 @@ def openmetrics(outcomes: Sequence[CellOutcome]) -> str:
     out: list[str] = []
 
     def labels(o: CellOutcome, **extra: str) -> str:
-        items = {"model": o.cell.model or "default", "board": o.cell.board,
+        items = {"model": o.cell.label, "board": o.cell.board,
                  "backend": o.cell.backend, **extra}
         return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in items.items()) + "}"
 

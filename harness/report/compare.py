@@ -36,13 +36,13 @@ from harness.stats import (
     percentiles,
     wilson,
 )
-from harness.units import basis_of, latency_label, shows_time
+from harness.units import basis_of, latency_kind, latency_label, shows_time
 
 log = logging.getLogger(__name__)
 COLUMNS = ["label", "status", "score", "pred", "latency_us", "cycles", "host_match"]
 
 #: the columns of the two tables, shared by the HTML page and the console
-SIDE_BY_SIDE = ["#", "run", "model", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
+SIDE_BY_SIDE = ["#", "run", "model", "data set", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
                 "p50 ms", "p90 ms", "p99 ms", "latency", "arena used B", "model B"]
 DIFFERENCES = ["pair", "accuracy difference (95 % CI)", "accuracy", "p50 latency shift",
                "p50 noise (1 sigma)", "latency"]
@@ -114,6 +114,35 @@ class RunFigures:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.model_name, self.run.board or "?", self.run.backend or "?")
+
+    @property
+    def data(self) -> tuple[str, str, str, str]:
+        """What the run measured: data set name, hash, split and image limit.
+
+        Two runs are on the same data only when all four agree: a 400-image synthetic set
+        and the 21-image smoke set, or the first 48 images and all of them, are not.
+        """
+        ds = meta(self.run, "dataset") or {}
+        st = meta(self.run, "settings") or {}
+        return (str(ds.get("name") or "?"), str(ds.get("sha256") or "?"),
+                str(st.get("split") or ""), str(st.get("limit") or ""))
+
+    @property
+    def data_text(self) -> str:
+        """The data set as the tables show it: name, the hash's first 8 digits, any limit."""
+        name, sha, split, limit = self.data
+        text = f"{name} {sha[:8]}"
+        if split and split not in ("val", "all"):
+            text += f" [{split}]"
+        return text + (f" first {limit}" if limit else "")
+
+    @property
+    def complete(self) -> bool:
+        return self.run.status == "complete"
+
+    @property
+    def latency_kind(self) -> str:
+        return latency_kind(self.run.meta)
 
 
 def _labelled(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
@@ -211,14 +240,24 @@ def latency_shift(a: RunFigures, b: RunFigures, between: dict[tuple[str, str, st
     noise, basis = (rr, "run-to-run spread") if rr > within else (within, "within-run bootstrap")
     if math.isnan(delta):
         return LatencyShift(math.nan, noise, basis, False)
-    significant = abs(delta) > k * noise if noise > 0 else abs(delta) > 0
+    significant = abs(delta) > k * noise if noise > 0 else abs(delta) > _resolution(a.pct["p50"])
     return LatencyShift(delta, noise, basis, significant)
 
 
-def _latency_kind(f: RunFigures) -> str:
-    """One word for a run's latency: measured, estimated, or counted (instructions, no time)."""
+def _basis_word(f: RunFigures) -> str:
+    """One word for the console's latency column: measured, estimated, counted (no time), reported."""
     kind = str(basis_of(f.run.meta).get("kind") or "unknown")
-    return kind if kind in ("measured", "estimated", "counted") else "unknown source"
+    return kind if kind in ("measured", "estimated", "counted", "reported") else "unknown source"
+
+
+#: A shift that a deterministic device (zero noise: the sim, QEMU counts) shows below this
+#: share of the p50, or below the 0.001 ms the tables print, is no difference: "0.000 ms
+#: slower" is not a finding.
+ZERO_NOISE_FLOOR = 0.001
+
+
+def _resolution(p50_ms: float) -> float:
+    return max(0.0005, ZERO_NOISE_FLOOR * abs(p50_ms)) if not math.isnan(p50_ms) else 0.0005
 
 
 def side_by_side(figs: list[RunFigures], *, short: bool = False) -> list[tuple[str, ...]]:
@@ -230,11 +269,12 @@ def side_by_side(figs: list[RunFigures], *, short: bool = False) -> list[tuple[s
     rows: list[tuple[str, ...]] = []
     for i, f in enumerate(figs):
         mem = meta(f.run, "memory") or {}
+        run = f.run.run_id if f.complete else f"{f.run.run_id} ({f.run.status}: not ranked)"
         rows.append((
-            str(i + 1), f.run.run_id, f.model_name, f.where,
+            str(i + 1), run, f.model_name, f.data_text, f.where,
             fmt(f.accuracy.n), fmt_ci(f.accuracy.value, f.accuracy.low, f.accuracy.high),
             fmt(f.fpr), fmt(f.fnr), fmt(f.pct["p50"], 2), fmt(f.pct["p90"], 2),
-            fmt(f.pct["p99"], 2), _latency_kind(f) if short else latency_label(f.run.meta),
+            fmt(f.pct["p99"], 2), _basis_word(f) if short else latency_label(f.run.meta),
             fmt(mem.get("arena_used")),
             fmt(mem.get("model_bytes") or meta(f.run, "model", "bytes")),
         ))
@@ -249,47 +289,117 @@ def latency_notes(figs: list[RunFigures]) -> list[str]:
     return [f"latency of {', '.join(runs)}: {label}" for label, runs in by_label.items()]
 
 
-def _kind(f: RunFigures) -> str:
-    return "measured" if basis_of(f.run.meta).get("kind") == "measured" else "estimated"
+#: how a latency shift names its kind: a QEMU count's time is an estimate made from it
+SHIFT_WORDS = {"counted": "estimated from counts", "reported by the device": "reported"}
+
+
+def data_groups(figs: list[RunFigures]) -> dict[tuple[str, str, str, str], list[int]]:
+    """Run indices by the data they measured, in the order the runs were given."""
+    groups: dict[tuple[str, str, str, str], list[int]] = {}
+    for i, f in enumerate(figs):
+        groups.setdefault(f.data, []).append(i)
+    return groups
+
+
+def baseline_of(figs: list[RunFigures], i: int) -> int:
+    """The run that run ``i`` is compared against: the first run on the same data."""
+    return data_groups(figs)[figs[i].data][0]
 
 
 def differences(figs: list[RunFigures], k: float) -> list[tuple[str, ...]]:
-    """One row per run after the first, against run #1 (columns: ``DIFFERENCES``).
+    """One row per run that has an earlier run on the same data, against the first of those
+    (columns: ``DIFFERENCES``).
 
-    A latency shift says whether it is between measured or estimated times, so an
-    estimate never reads as a measurement.
+    What is never ranked: runs on different data (each is compared only within its data
+    set), an interrupted or failed run (its figures are shown, not called better or
+    worse), and latencies of different kinds (a QEMU count is not "slower" than a sim
+    estimate: "not comparable: counted vs estimated").
     """
     if len(figs) < 2:
         return []
-    base = figs[0]
     between = run_to_run_noise(figs)
     rows: list[tuple[str, ...]] = []
-    for i, f in enumerate(figs[1:], start=2):
+    for i, f in enumerate(figs):
+        b = baseline_of(figs, i)
+        if b == i:
+            if i:
+                rows.append((f"#{i + 1}", "\u2014", f"no earlier run on {f.data_text}: not compared",
+                             "\u2014", "\u2014", "not compared"))
+            continue
+        base = figs[b]
+        pair = f"#{i + 1} vs #{b + 1}"
+        unfinished = [f"#{j + 1} is {figs[j].run.status}" for j in (b, i) if not figs[j].complete]
         d = newcombe(f.accuracy, base.accuracy)
         sh = latency_shift(base, f, between, k)
-        acc_verdict = ("no difference" if not d.significant else
+        acc_verdict = ("not ranked: " + ", ".join(unfinished) if unfinished else
+                       "no difference" if not d.significant else
                        "better" if d.diff > 0 else "worse")
-        lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
-                       "within noise" if not sh.significant else
-                       "slower" if sh.delta_ms > 0 else "faster")
-        kinds = {_kind(base), _kind(f)}
-        kind = kinds.pop() if len(kinds) == 1 else "estimated vs measured"
+        kinds = (base.latency_kind, f.latency_kind)
         rel = sh.delta_ms / base.pct["p50"] if base.pct["p50"] else math.nan
-        rows.append((
-            f"#{i} vs #1", fmt_ci(d.diff, d.low, d.high), acc_verdict,
-            f"{fmt(sh.delta_ms, 3)} ms {kind} ({rel:+.1%})" if not math.isnan(rel) else "\u2014",
-            f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})",
-            lat_verdict,
-        ))
+        if kinds[0] != kinds[1]:
+            shift, noise = "\u2014", "\u2014"
+            lat_verdict = f"not comparable: {kinds[0]} vs {kinds[1]}"
+        else:
+            shift = (f"{fmt(sh.delta_ms, 3)} ms {SHIFT_WORDS.get(kinds[0], kinds[0])} ({rel:+.1%})"
+                     if not math.isnan(rel)
+                     else "\u2014")
+            noise = f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})"
+            lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
+                           "not ranked: " + ", ".join(unfinished) if unfinished else
+                           "no difference" if sh.noise_ms == 0 and not sh.significant else
+                           "within noise" if not sh.significant else
+                           "slower" if sh.delta_ms > 0 else "faster")
+        rows.append((pair, fmt_ci(d.diff, d.low, d.high), acc_verdict, shift, noise, lat_verdict))
     return rows
 
 
+def different_data_warning(figs: list[RunFigures]) -> str | None:
+    """The warning shown when the runs did not all measure the same data."""
+    groups = data_groups(figs)
+    if len(groups) < 2:
+        return None
+    parts = [f"{figs[idx[0]].data_text} ({', '.join(f'#{i + 1}' for i in idx)})" for idx in groups.values()]
+    return ("Runs on different data: " + "; ".join(parts) + ". Each run is compared only with "
+            "runs on the same data, each data set has its own Pareto front.")
+
+
 def mixed_sources_warning(figs: list[RunFigures]) -> str | None:
-    """The warning shown when some runs' latency is measured and others' estimated."""
-    if len({str(basis_of(f.run.meta).get("kind")) for f in figs}) > 1:
-        return ("Latency sources differ between runs: estimated and measured figures are not "
-                "directly comparable.")
+    """The warning shown when the runs' latencies are of different kinds."""
+    kinds: dict[str, list[str]] = {}
+    for i, f in enumerate(figs):
+        kinds.setdefault(f.latency_kind, []).append(f"#{i + 1}")
+    if len(kinds) > 1:
+        parts = "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items())
+        return (f"Latencies of different kinds ({parts}) are not ranked against each other: "
+                "a measured time, a count of QEMU instructions, a cost-model estimate and a "
+                "host clock say different things.")
     return None
+
+
+def unfinished_note(figs: list[RunFigures]) -> str | None:
+    bad = [f"#{i + 1} ({f.run.status})" for i, f in enumerate(figs) if not f.complete]
+    if not bad:
+        return None
+    return (f"Not ranked, figures partial: {', '.join(bad)}. An unfinished run is on no Pareto "
+            "front and is never called better or worse.")
+
+
+def pareto_groups(figs: list[RunFigures]) -> list[tuple[str, list[int], set[int]]]:
+    """(title, runs plotted, Pareto front) per data set and latency kind.
+
+    The front holds complete runs only; every run with both figures is plotted.
+    """
+    groups: dict[tuple[tuple[str, str, str, str], str], list[int]] = {}
+    for i, f in enumerate(figs):
+        if not math.isnan(f.pct["p50"] + f.accuracy.value):
+            groups.setdefault((f.data, f.latency_kind), []).append(i)
+    out = []
+    for (_, kind), idx in groups.items():
+        ranked = [i for i in idx if figs[i].complete]
+        front_local = pareto_front([(figs[i].pct["p50"], figs[i].accuracy.value) for i in ranked])
+        title = f"{figs[idx[0]].data_text}, {kind} latency"
+        out.append((title, idx, {ranked[j] for j in front_local}))
+    return out
 
 
 def render(runs: list[Run], k: float = 3.0) -> str:
@@ -302,22 +412,24 @@ def render_figures(figs: list[RunFigures], k: float = 3.0) -> str:
     if problems:
         body.append(section("Problems with the run folders",
                             *(tag("p", p, class_="problem") for p in problems)))
-    warn = mixed_sources_warning(figs)
+    warns = [w for w in (different_data_warning(figs), mixed_sources_warning(figs),
+                         unfinished_note(figs)) if w]
     body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs)),
-                        note(warn, "warn") if warn else Safe("")))
+                        *(note(w, "warn") for w in warns)))
 
-    pts = [(f.pct["p50"], f.accuracy.value) for f in figs]
-    front = pareto_front(pts)
-    ppoints = [plots.ParetoPoint(f"#{i + 1} {f.model_name}", f.pct["p50"], f.accuracy.value,
-                                 f.accuracy.low, f.accuracy.high, f.where)
-               for i, f in enumerate(figs) if not math.isnan(pts[i][0] + pts[i][1])]
-    index_map = [i for i in range(len(figs)) if not math.isnan(pts[i][0] + pts[i][1])]
-    front_local = {index_map.index(i) for i in front}
-    if ppoints:
-        body.append(section(
-            "Latency vs accuracy", img(plots.pareto(ppoints, front_local), "Pareto plot"),
-            note("Pareto front (no other run is both faster and more accurate): "
-                 + ", ".join(f"#{i + 1}" for i in sorted(front)))))
+    groups = pareto_groups(figs)
+    parts: list[Any] = []
+    for title, idx, front in groups:
+        ppoints = [plots.ParetoPoint(f"#{i + 1} {figs[i].model_name}", figs[i].pct["p50"],
+                                     figs[i].accuracy.value, figs[i].accuracy.low,
+                                     figs[i].accuracy.high, figs[i].where) for i in idx]
+        if len(groups) > 1:
+            parts.append(tag("h3", title))
+        parts += [img(plots.pareto(ppoints, {idx.index(i) for i in front}), "Pareto plot"),
+                  note("Pareto front (no other complete run on the same data is both faster and "
+                       "more accurate): " + (", ".join(f"#{i + 1}" for i in sorted(front)) or "none"))]
+    if parts:
+        body.append(section("Latency vs accuracy", *parts))
     else:
         body.append(section("Latency vs accuracy", note("No run has both latency and accuracy.",
                                                         "warn")))
@@ -364,8 +476,14 @@ def method_note(k: float) -> str:
 def _differences(figs: list[RunFigures], k: float) -> Safe:
     if len(figs) < 2:
         return section("Differences", note("One run only: nothing to compare against."))
-    return section("Differences against run #1", table(DIFFERENCES, differences(figs, k)),
+    return section(differences_title(figs), table(DIFFERENCES, differences(figs, k)),
                    note(method_note(k)))
+
+
+def differences_title(figs: list[RunFigures]) -> str:
+    if len(data_groups(figs)) == 1:
+        return "Differences against run #1"
+    return "Differences against the first run on the same data"
 
 
 @dataclass
@@ -386,12 +504,12 @@ class Comparison:
         console.print_rows(SIDE_BY_SIDE, side_by_side(self.figures, short=True),
                            title="Runs side by side")
         console.print_lines(latency_notes(self.figures))
-        warn = mixed_sources_warning(self.figures)
-        if warn:
-            log.warning("%s", warn)
+        for warn in (different_data_warning(self.figures), mixed_sources_warning(self.figures)):
+            if warn:
+                log.warning("%s", warn)
         if len(self.figures) > 1:
             console.print_rows(DIFFERENCES, differences(self.figures, self.k),
-                               title="Differences against run #1")
+                               title=differences_title(self.figures))
 
 
 def compare(paths: list[Path], out: Path | None = None, sigma_k: float = 3.0) -> Comparison:

@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULT_MODEL = "default"  # the model the project ships (run_bench(model=None))
+DEFAULT_MODEL = "default"  # the bench's default model (run_bench(model=None)), as a matrix names it
 KNOWN_NIGHTLY_KEYS = {"out", "limit", "dataset", "threshold", "warmups", "repeats", "window",
                       "latency_k", "latency_rel_floor", "min_latency_history",
                       "min_accuracy_history", "accuracy_confidence", "name"}
@@ -35,10 +35,18 @@ class Cell:
     board: str
     backend: str
     dataset: str | None = None
+    #: the model's name as run.json records it ("mlperf-vww-96", not "default"): set by
+    #: :func:`load_matrix` and corrected from the run itself once the cell ran
+    model_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """The model as every nightly output names it: the resolved name, never "default"."""
+        return self.model_name or self.model or DEFAULT_MODEL
 
     @property
     def name(self) -> str:
-        return f"{self.model or DEFAULT_MODEL} @ {self.board}/{self.backend}"
+        return f"{self.label} @ {self.board}/{self.backend}"
 
 
 @dataclass
@@ -61,6 +69,37 @@ def _model(value: Any, base: Path) -> str | None:
     if text.endswith(".tflite") and not Path(text).is_absolute():
         return str((base / text).resolve())
     return text
+
+
+def resolved_model_name(model: str | None) -> str:
+    """The name a run of ``model`` records (run.json's ``model.name``), found without running it.
+
+    A matrix says "default" for the bench's default model, which is the MLPerf Tiny
+    reference where it is present and the shipped model otherwise; a page that said
+    "default" would hide which one ran. A file is named by its zoo entry (matched by
+    hash) or its stem, as the bench names it. Where nothing resolves (a missing file),
+    the text as given.
+    """
+    from harness.errors import ModelError
+    from harness.models import zoo
+
+    try:
+        if model is None:
+            path = zoo.default_model_file(warn=False)
+        elif zoo.looks_like_path(model):
+            path = Path(model)
+            if not path.is_file():
+                return model
+        else:
+            return model
+        return zoo.name_of_file(path) or path.stem
+    except (ModelError, OSError):
+        return model or DEFAULT_MODEL
+
+
+def _cell(model: Any, board: str, backend: str, dataset: str | None, base: Path) -> Cell:
+    spec = _model(model, base)
+    return Cell(spec, board, backend, dataset, resolved_model_name(spec))
 
 
 def _path(value: Any, base: Path) -> str | None:
@@ -108,12 +147,12 @@ def load_matrix(path: Path) -> Matrix:
             here = {"model": model, "board": board, "backend": backend}
             if any(all(here.get(k) == v for k, v in e.items()) for e in excludes):
                 continue
-            cells.append(Cell(_model(model, base), board, backend, dataset))
+            cells.append(_cell(model, board, backend, dataset, base))
     for i, c in enumerate(data.get("cell", []) or []):
         if not isinstance(c, dict) or not {"board", "backend"} <= set(c):
             raise ConfigError(f"{path}: [[cell]] #{i + 1} needs at least board and backend")
-        cells.append(Cell(_model(c.get("model", DEFAULT_MODEL), base), str(c["board"]),
-                          str(c["backend"]), _path(c.get("dataset"), base) or dataset))
+        cells.append(_cell(c.get("model", DEFAULT_MODEL), str(c["board"]), str(c["backend"]),
+                           _path(c.get("dataset"), base) or dataset, base))
     if not cells:
         raise ConfigError(f"{path}: no cells (add a [matrix] table or [[cell]] entries)")
     seen: set[Cell] = set()

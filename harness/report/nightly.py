@@ -224,6 +224,8 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
                     o.status, o.reason = FAILED, "the runner returned a folder without run.json"
                     continue
                 o.row["latency_label"] = _run_latency_label(o.run_dir)
+                if o.row.get("model"):  # the run names the model it measured: that is the cell's name
+                    o.cell = replace(o.cell, model_name=str(o.row["model"]))
                 o.checks = check_run(history, o.row, m)
         total = history.count()
         page = trends.nightly_page(m, outcomes, history, out)

@@ -249,8 +249,11 @@ def _layers(run: Run) -> Safe:
 
 
 def _plot_kind(run: Run) -> str:
-    """The short word for axis labels: "estimated" or "measured"."""
-    return "estimated" if basis_of(run.manifest).get("estimated") else "measured"
+    """The short word for axis labels: "estimated", "measured" or "reported by the device"."""
+    basis = basis_of(run.manifest)
+    if basis.get("kind") == "reported":
+        return "reported by the device"
+    return "estimated" if basis.get("estimated") else "measured"
 
 
 def _instr_total(prof: list[Any]) -> str:
@@ -277,6 +280,35 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+#: backends whose device is an emulated machine standing in for the board: its memory
+#: totals are the machine's (QEMU's mps2-an386 has 4 MiB of each), not the board's
+EMULATED_BACKENDS = ("qemu", "renode")
+
+
+def _whole_device_limits(run: Run, mem: dict[str, Any]) -> tuple[float | None, float | None, str]:
+    """The RAM and flash the device's whole-image figures are judged against, and whose they are.
+
+    A real board (or the sim) reports its own totals. An emulator reports the emulated
+    machine's, which says nothing about whether the image fits the board the run stands
+    for, so there the board profile's RAM and flash are the limits (run.json's
+    ``memory.ram_bytes``/``flash_bytes``, else the profile).
+    """
+    ram_total, flash_total = _num(mem.get("device_ram_total")), _num(mem.get("device_flash_total"))
+    if run.backend not in EMULATED_BACKENDS:
+        return ram_total, flash_total or _num(mem.get("flash_bytes")), "device"
+    ram, flash = _num(mem.get("ram_bytes")), _num(mem.get("flash_bytes"))
+    if ram is None or flash is None:
+        try:
+            from harness.boards import load_board
+
+            board = load_board(run.board_id)
+            ram = ram if ram is not None else float(board.ram_bytes)
+            flash = flash if flash is not None else float(board.flash_bytes)
+        except Exception as exc:  # noqa: BLE001 - an unknown board only loses the limit lines
+            log.debug("no board profile for %s: %s", run.board_id, exc)
+    return ram, flash, run.board_id
+
+
 def _memory(run: Run) -> Safe:
     mem = run.get("memory", default={}) or {}
     ram, flash = _board_limits(run)
@@ -292,13 +324,15 @@ def _memory(run: Run) -> Safe:
         bars.append(plots.MemoryBar("model in flash", float(model_bytes),
                                     float(flash) if flash else None))
     flash_used, flash_total = mem.get("device_flash_used"), mem.get("device_flash_total")
+    ram_limit, flash_limit, whose = _whole_device_limits(run, mem)
+    against = "" if whose == "device" else f" vs {whose}"
     if isinstance(flash_used, (int, float)):
-        bars.append(plots.MemoryBar("whole image in flash (device)", float(flash_used),
-                                    _num(flash_total or mem.get("flash_bytes"))))
+        bars.append(plots.MemoryBar(f"whole image in flash (device{against})", float(flash_used),
+                                    flash_limit))
     ram_total, ram_free = mem.get("device_ram_total"), mem.get("device_ram_free")
     if isinstance(ram_total, (int, float)) and isinstance(ram_free, (int, float)):
-        bars.append(plots.MemoryBar("RAM in use (device)", float(ram_total - ram_free),
-                                    float(ram_total)))
+        bars.append(plots.MemoryBar(f"RAM in use (device{against})", float(ram_total - ram_free),
+                                    ram_limit))
     if not bars:
         return section("Memory", note("run.json has no memory figures.", "warn"), id_="memory")
     rows = [("arena used / allocated", f"{fmt(arena_used)} / {fmt(arena_size)} bytes"),
@@ -309,6 +343,11 @@ def _memory(run: Run) -> Safe:
         rows.append(("flash used, whole image (device)", f"{fmt(flash_used)} bytes"))
     if ram_free is not None:
         rows.append(("RAM free while running (device)", f"{fmt(ram_free)} bytes"))
+    if whose != "device" and (ram_total is not None or flash_total is not None):
+        rows.append((f"emulated machine ({run.backend}), not the {whose}",
+                     f"RAM {fmt(ram_total)}, flash {fmt(flash_total)} bytes; "
+                     f"whole-image figures are judged against the {whose}'s "
+                     f"{fmt(ram_limit)} B RAM and {fmt(flash_limit)} B flash"))
     over = [b.label for b in bars if b.limit is not None and b.used > b.limit]
     msg = note(f"Over the board's limit: {', '.join(over)}", "problem") if over else Safe("")
     return section("Memory", msg, tag("div", img(plots.memory_bars(bars), "memory bars"),

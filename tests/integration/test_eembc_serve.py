@@ -136,6 +136,11 @@ def test_bench_over_eembc_through_serve_matches_v1(setup: dict[str, Any], v1_run
     eembc = _bench(setup, "--protocol", "eembc", "--port", str(setup["link"]))
     v1 = v1_run
     assert eembc["protocol"] == "eembc" and v1["protocol"] == "v1"
+    # the served sim announces that its lap times are its cost model's estimate (issue 20 item 1)
+    assert eembc["latency_source"] == "estimated"
+    lat_block = eembc["latency"]
+    assert isinstance(lat_block, dict) and lat_block["kind"] == "estimated"
+    assert "as the device announced" in lat_block["label"]
     me, mv = eembc["metrics"], v1["metrics"]
     assert isinstance(me, dict) and isinstance(mv, dict)
     assert me["n_ok"] == mv["n_ok"] == N_IMAGES

@@ -33,7 +33,7 @@ from harness.deploy.emulators import build_native, native_build_dir
 from harness.devices.process import read_line, stop_process
 from harness.errors import DeviceError
 from harness.link import eembc
-from harness.link.eembc_device import EembcDevice, EembcOutcome, EstimateClock
+from harness.link.eembc_device import EembcDevice, EembcOutcome, WallClock
 from harness.link.eembc_session import EembcSession
 from harness.paths import firmware_dir
 from harness.skip_groups import PLATFORMIO, needs, tools_missing
@@ -41,7 +41,7 @@ from harness.skip_groups import PLATFORMIO, needs, tools_missing
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "eembc_transcripts.txt"
 START_TIMEOUT_S = 10.0
 _FLOAT = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"
-_PLACEHOLDERS = {"{int}": "[0-9]+", "{floats}": f"{_FLOAT}(,{_FLOAT})*"}
+_PLACEHOLDERS = {"{int}": "[0-9]+", "{floats}": f"{_FLOAT}(,{_FLOAT})*", "{timer}": "[a-z_]+"}
 
 
 @dataclass
@@ -83,7 +83,7 @@ def parse_golden(text: str) -> list[Case]:
 
 
 def pattern(line: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{int\}|\{floats\})", line)
+    parts = re.split(r"(\{int\}|\{floats\}|\{timer\})", line)
     return re.compile("^" + "".join(_PLACEHOLDERS.get(p, re.escape(p)) for p in parts) + "$")
 
 
@@ -220,7 +220,8 @@ def test_host_session_names_what_the_device_refused(runner: Path) -> None:
 def test_a_model_that_did_not_load_is_an_error_not_a_hang(runner: Path) -> None:
     with serve(runner, "--fail-model") as port:
         lines = Lines(port)
-        assert lines.answer("name%") == ["m-name-dut-[vww-hil]", eembc.READY]
+        # the native runner's lap times are host time, and it says so
+        assert lines.answer("name%") == ["m-name-dut-[vww-hil]", "m-timer-[host_clock]", eembc.READY]
         assert lines.answer("db load 4%") == [
             "e-[model not ready: test double told to fail loading its model]", eembc.READY]
 
@@ -265,7 +266,8 @@ def test_both_device_ends_print_the_same_lines(runner: Path) -> None:
                           input=stream, capture_output=True, timeout=60, check=True)
     cpp = proc.stdout.decode("ascii").split("\r\n")
     assert cpp[-1] == ""
-    py = EembcDevice(None, TestDoubleScores(), input_bytes=16, clock=EstimateClock()).feed(stream)
+    # host time on both ends, so that their m-timer-[host_clock] lines agree too
+    py = EembcDevice(None, TestDoubleScores(), input_bytes=16, clock=WallClock()).feed(stream)
     laps = re.compile(r"^m-lap-us-[0-9]+$")
     cpp_lines = ["m-lap-us-N" if laps.match(x) else x for x in cpp[:-1]]
     py_lines = ["m-lap-us-N" if laps.match(x) else x for x in py]

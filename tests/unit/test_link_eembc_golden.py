@@ -23,7 +23,7 @@ from harness.link.eembc_session import EembcSession
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "eembc_transcripts.txt"
 _FLOAT = r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?"
-_PLACEHOLDERS = {"{int}": "[0-9]+", "{floats}": f"{_FLOAT}(,{_FLOAT})*"}
+_PLACEHOLDERS = {"{int}": "[0-9]+", "{floats}": f"{_FLOAT}(,{_FLOAT})*", "{timer}": "[a-z_]+"}
 
 
 @dataclass
@@ -73,7 +73,7 @@ DEVICE_CASES = [c for c in CASES if not c.host_only]
 
 
 def pattern(line: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{int\}|\{floats\})", line)
+    parts = re.split(r"(\{int\}|\{floats\}|\{timer\})", line)
     return re.compile("^" + "".join(_PLACEHOLDERS.get(p, re.escape(p)) for p in parts) + "$")
 
 
@@ -175,7 +175,8 @@ class ScriptedPort:
             self._tick += 1000
             return str(self._tick)
 
-        return re.sub(r"\{int\}", lap, line).replace("{floats}", "0.250000,0.750000")
+        return (re.sub(r"\{int\}", lap, line).replace("{floats}", "0.250000,0.750000")
+                .replace("{timer}", "estimated"))
 
     def write(self, data: bytes) -> int:
         self._inbuf += data

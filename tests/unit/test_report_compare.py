@@ -12,10 +12,14 @@ import pytest
 from harness.errors import DataError
 from harness.report.compare import (
     compare,
+    differences,
+    different_data_warning,
     expand_runs,
     figures,
     latency_shift,
+    mixed_sources_warning,
     pareto_front,
+    pareto_groups,
     run_to_run_noise,
     side_by_side,
     write_comparison,
@@ -102,9 +106,9 @@ def test_console_tables_match_the_page_and_name_every_latency_source(
     assert "\x1b" not in out and "┃" not in out
     lines = out.splitlines()
     assert lines[0] == "Runs side by side"
-    assert lines[1].split() == ["#", "run", "model", "board/backend", "n", "accuracy", "(95", "%", "CI)",
-                                "FPR", "FNR", "p50", "ms", "p90", "ms", "p99", "ms", "latency", "arena",
-                                "used", "B", "model", "B"]
+    assert lines[1].split() == ["#", "run", "model", "data", "set", "board/backend", "n", "accuracy", "(95",
+                                "%", "CI)", "FPR", "FNR", "p50", "ms", "p90", "ms", "p99", "ms", "latency",
+                                "arena", "used", "B", "model", "B"]
     assert [ln.split()[0] for ln in lines[2:5]] == ["1", "2", "3"]
     assert all(ln.split()[-3] == "estimated" for ln in lines[2:5])  # the latency column
     assert lines[5].startswith("latency of #1, #2, #3: estimated by the simulator's cost model")
@@ -114,7 +118,7 @@ def test_console_tables_match_the_page_and_name_every_latency_source(
     assert "within noise" in diffs["#2 #1"]
     page = result.path.read_text()
     for row in side_by_side(result.figures):  # the page has the same figures, with full labels
-        assert row[5] in page and row[8] in page
+        assert row[3] in page and row[6] in page and row[9] in page
 
 
 def test_an_interrupted_run_is_named_before_its_figures(tmp_path: Path,
@@ -126,3 +130,96 @@ def test_an_interrupted_run_is_named_before_its_figures(tmp_path: Path,
     with caplog.at_level("WARNING", logger="harness.report.compare"):
         result.print()
     assert any("interrupted" in r.getMessage() for r in caplog.records)
+
+
+def _edit(run: Path, **changes: object) -> Path:
+    """Change top-level run.json entries of a synthetic run (its data set, backend, latency block)."""
+    import json
+
+    meta = json.loads((run / "run.json").read_text())
+    meta.update(changes)
+    (run / "run.json").write_text(json.dumps(meta))
+    return run
+
+
+SMOKE = {"path": "/data/smoke", "name": "smoke", "sha256": "ef" * 32, "count": 21, "synthetic": True}
+
+
+def test_runs_on_different_data_are_shown_apart_and_never_ranked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20 item 5: a 400-image run "worse" than the 21-image smoke run, an interrupted
+    run "better", no data set column, one Pareto front."""
+    a = write_run(tmp_path, SynthSpec(n=400, seed=1, images=False))
+    b = write_run(tmp_path, SynthSpec(n=400, seed=2, images=False, separation=0.5))
+    smoke = _edit(write_run(tmp_path, SynthSpec(n=21, seed=3, images=False, separation=5.0)), dataset=SMOKE)
+    cut = write_run(tmp_path, SynthSpec(n=400, seed=4, images=False, separation=6.0, status="interrupted"))
+    result = compare([a, b, smoke, cut], tmp_path / "c.html")
+    figs = result.figures
+    rows = side_by_side(figs)
+    synth = "synthetic-vww cdcdcdcd"
+    assert [r[3] for r in rows] == [synth, synth, "smoke efefefef", synth]
+    assert "interrupted: not ranked" in rows[3][1]
+    diffs = {r[0]: r for r in differences(figs, 3.0)}
+    assert diffs["#2 vs #1"][2] == "worse"  # same data: ranked
+    assert "#3 vs #1" not in diffs and diffs["#3"][2] == "no earlier run on smoke efefefef: not compared"
+    assert diffs["#4 vs #1"][2] == "not ranked: #4 is interrupted"  # not "better"
+    assert diffs["#4 vs #1"][5] == "not ranked: #4 is interrupted"
+    groups = pareto_groups(figs)
+    assert [(t, idx) for t, idx, _ in groups] == [
+        ("synthetic-vww cdcdcdcd, estimated latency", [0, 1, 3]), ("smoke efefefef, estimated latency", [2])]
+    assert 3 not in groups[0][2]  # the interrupted run is on no front
+    page = html.unescape(result.path.read_text())
+    assert "Runs on different data: synthetic-vww cdcdcdcd (#1, #2, #4); smoke efefefef (#3)" in page
+    assert "Differences against the first run on the same data" in page
+    assert page.count('alt="Pareto plot"') == 2
+    with caplog.at_level("WARNING", logger="harness.report.compare"):
+        result.print()
+    assert any("Runs on different data" in r.getMessage() for r in caplog.records)
+
+
+def test_a_limit_is_different_data(tmp_path: Path) -> None:
+    a = write_run(tmp_path, SynthSpec(n=40, seed=1, images=False))
+    b = write_run(tmp_path, SynthSpec(n=40, seed=2, images=False))
+    _edit(b, settings={"threshold": 0.5, "split": "val", "limit": 48})
+    figs = [figures(load_run(r)) for r in (a, b)]
+    assert figs[1].data_text == "synthetic-vww cdcdcdcd first 48"
+    assert different_data_warning(figs) is not None
+
+
+QEMU_BASIS = {"timer": "instructions", "kind": "estimated", "estimated": True, "count_unit": "instructions",
+              "time_unit": "us", "source": "QEMU", "cpi": 1.2,
+              "label": "estimated from QEMU instruction counts x CPI 1.2"}
+HOST_BASIS = {"timer": "host_clock", "kind": "measured", "estimated": False, "count_unit": "ns",
+              "time_unit": "us", "source": "host clock", "label": "measured (host clock)", "cpi": None}
+
+
+def test_latencies_of_different_kinds_are_not_ranked(tmp_path: Path) -> None:
+    """Issue 20 item 6: QEMU-counted vs sim-estimated "slower (+8.1 %)", host clock "faster"."""
+    sim = write_run(tmp_path, SynthSpec(n=100, seed=1, images=False, latency_ms=451))
+    qemu = _edit(write_run(tmp_path, SynthSpec(n=100, seed=1, images=False, latency_ms=488)),
+                 backend="qemu", latency=QEMU_BASIS)
+    native = _edit(write_run(tmp_path, SynthSpec(n=100, seed=1, images=False, latency_ms=3)),
+                   backend="native", latency=HOST_BASIS)
+    figs = [figures(load_run(r)) for r in (sim, qemu, native)]
+    assert [f.latency_kind for f in figs] == ["estimated", "counted", "host clock"]
+    diffs = {r[0]: r for r in differences(figs, 3.0)}
+    assert diffs["#2 vs #1"][3:] == ("\u2014", "\u2014", "not comparable: estimated vs counted")
+    assert diffs["#3 vs #1"][5] == "not comparable: estimated vs host clock"
+    warn = mixed_sources_warning(figs)
+    assert warn is not None and "estimated: #1; counted: #2; host clock: #3" in warn
+    assert len(pareto_groups(figs)) == 3  # one front per kind
+
+
+def test_no_difference_is_no_verdict_when_the_noise_is_zero(tmp_path: Path) -> None:
+    """A deterministic device (zero noise): "0.000 ms ... slower" must read "no difference"."""
+    a = write_run(tmp_path, SynthSpec(n=60, seed=1, images=False, latency_ms=180, latency_jitter=0.0))
+    same = write_run(tmp_path, SynthSpec(n=60, seed=1, images=False, latency_ms=180.00002,
+                                         latency_jitter=0.0, board="esp32cam"))
+    slower = write_run(tmp_path, SynthSpec(n=60, seed=1, images=False, latency_ms=190, latency_jitter=0.0,
+                                           board="esp32cam", model_name="other"))
+    figs = [figures(load_run(r)) for r in (a, same, slower)]
+    assert figs[0].p50_se == 0 and 0 < figs[1].pct["p50"] - figs[0].pct["p50"] < 0.0005
+    diffs = {r[0]: r for r in differences(figs, 3.0)}
+    assert diffs["#2 vs #1"][5] == "no difference" and diffs["#2 vs #1"][3].startswith("0.000 ms")
+    assert diffs["#3 vs #1"][5] == "slower"

@@ -13,7 +13,7 @@ import pytest
 from harness.bench.request import BenchRequest
 from harness.errors import ConfigError, DeviceError, ToolMissing
 from harness.report.ci_outputs import md
-from harness.report.matrix import load_matrix
+from harness.report.matrix import load_matrix, resolved_model_name
 from harness.report.nightly import run_nightly
 from harness.report.synth import SynthSpec, write_run
 
@@ -56,11 +56,15 @@ class FakeBench:
         board = kw["board"]
         spec = SynthSpec(
             n=kw["limit"] * 5, seed=self.night * 11 + len(board) + len(str(kw["model"])),
-            board=board, model_name=str(kw["model"] or "default"), images=False,
+            board=board, model_name=resolved_model_name(kw["model"]), images=False,
             created=datetime(2026, 11, 1, 3, tzinfo=timezone.utc) + timedelta(days=self.night),
             latency_ms=(300.0 if board in self.slow else 180.0),
             separation=(0.4 if board in self.blunt else 2.2))
         return write_run(kw["out_dir"], spec)
+
+
+#: what "default" in a matrix resolves to here (the reference model where present)
+DEFAULT = resolved_model_name(None)
 
 
 @pytest.fixture()
@@ -72,8 +76,8 @@ def matrix(tmp_path: Path) -> Path:
 
 def test_matrix_cells(matrix: Path) -> None:
     m = load_matrix(matrix)
-    assert [c.name for c in m.cells] == ["default @ nano33/sim", "default @ esp32cam/sim",
-                                         "m<b>|x @ nano33/sim", "default @ nano33/qemu"]
+    assert [c.name for c in m.cells] == [f"{DEFAULT} @ nano33/sim", f"{DEFAULT} @ esp32cam/sim",
+                                         "m<b>|x @ nano33/sim", f"{DEFAULT} @ nano33/qemu"]
     assert m.limit == 40 and m.policy.window == 5
 
 
@@ -113,10 +117,10 @@ def test_nightly_detects_regressions_and_reports(matrix: Path, tmp_path: Path) -
     res = run_nightly(matrix, out, runner=bench)
     assert res.exit_code == 1
     by_name = {o.cell.name: o for o in res.outcomes}
-    assert [c.name for c in by_name["default @ esp32cam/sim"].checks if c.regressed] == ["latency"]
-    assert [c.name for c in by_name["default @ nano33/sim"].checks if c.regressed] == ["accuracy"]
+    assert [c.name for c in by_name[f"{DEFAULT} @ esp32cam/sim"].checks if c.regressed] == ["latency"]
+    assert [c.name for c in by_name[f"{DEFAULT} @ nano33/sim"].checks if c.regressed] == ["accuracy"]
     assert [c.name for c in by_name["m<b>|x @ nano33/sim"].checks if c.regressed] == ["accuracy"]
-    qemu = by_name["default @ nano33/qemu"]
+    qemu = by_name[f"{DEFAULT} @ nano33/qemu"]
     assert qemu.status == "skipped" and "firmware ELF not built" in qemu.reason
     assert res.history_runs == 12
 
@@ -130,7 +134,7 @@ def test_nightly_detects_regressions_and_reports(matrix: Path, tmp_path: Path) -
 
     prom = res.metrics_path.read_text().splitlines()
     assert prom[-1] == "# EOF"
-    assert any(line.startswith('hil_regression{model="default",board="esp32cam",backend="sim",'
+    assert any(line.startswith(f'hil_regression{{model="{DEFAULT}",board="esp32cam",backend="sim",'
                                'check="latency"} 1') for line in prom)
     assert any('model="m<b>|x"' in line for line in prom)
     assert "# UNIT hil_latency_p50_seconds seconds" in prom
@@ -199,9 +203,9 @@ def test_a_crashing_backend_does_not_cost_the_other_cells(matrix: Path, tmp_path
 
     res = run_nightly(matrix, tmp_path / "h", runner=runner, write_reports=False)
     status = {o.cell.name: (o.status, o.reason) for o in res.outcomes}
-    assert status["default @ esp32cam/sim"] == (
+    assert status[f"{DEFAULT} @ esp32cam/sim"] == (
         "failed", "internal error: TypeError: unexpected keyword argument 'model'")
-    assert status["default @ nano33/sim"][0] == "ok"
+    assert status[f"{DEFAULT} @ nano33/sim"][0] == "ok"
     assert res.exit_code == 1
 
 
@@ -227,14 +231,14 @@ def test_tonight_is_read_back_through_the_history_frame(matrix: Path, tmp_path: 
             assert o.row is not None
             assert by_cell.loc[o.cell.name, "accuracy"] == pytest.approx(o.row["accuracy"])
             assert by_cell.loc[o.cell.name, "run_id"] == o.row["run_id"]
-    skipped = by_cell.loc["default @ nano33/qemu"]
+    skipped = by_cell.loc[f"{DEFAULT} @ nano33/qemu"]
     assert skipped["result"] == "skipped" and skipped["accuracy"] != skipped["accuracy"]  # NaN
     rows = {r[0]: r for r in res.table_rows()}
-    ran = rows["default @ nano33/sim"]
+    ran = rows[f"{DEFAULT} @ nano33/sim"]
     assert ran[1] == "ok" and "%" in ran[2] and " [" in ran[2]
     assert ran[3].endswith(" ms (estimated by the simulator's cost model)")  # unit and source
-    assert rows["default @ nano33/qemu"][3] == "\u2014"
-    assert "firmware ELF not built" in rows["default @ nano33/qemu"][4]
+    assert rows[f"{DEFAULT} @ nano33/qemu"][3] == "\u2014"
+    assert "firmware ELF not built" in rows[f"{DEFAULT} @ nano33/qemu"][4]
 
 
 def test_ci_outputs_carry_each_run_s_own_latency_label(matrix: Path, tmp_path: Path) -> None:
@@ -250,3 +254,37 @@ def test_ci_outputs_carry_each_run_s_own_latency_label(matrix: Path, tmp_path: P
     timed_checks = [o.text or "" for o in suite.iter("system-out") if " ms" in (o.text or "")]
     assert len(timed_checks) == 3
     assert all(t.endswith("[latency estimated by the simulator's cost model]") for t in timed_checks)
+
+
+def test_cells_carry_the_model_that_ran_never_default(matrix: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 7: "default @ nano33/sim" and model="default" hid which model ran."""
+    monkeypatch.setenv("HIL_NO_REFERENCE", "1")  # the bench's default is then the shipped model
+    shipped = resolved_model_name(None)
+    assert shipped == "vww-default"
+    assert [c.name for c in load_matrix(matrix).cells][0] == "vww-default @ nano33/sim"
+    res = run_nightly(matrix, tmp_path / "hist", runner=FakeBench(), write_reports=False)
+    names = [o.cell.name for o in res.outcomes]
+    assert names == ["vww-default @ nano33/sim", "vww-default @ esp32cam/sim", "m<b>|x @ nano33/sim",
+                     "vww-default @ nano33/qemu"]
+    prom = res.metrics_path.read_text()
+    assert 'model="vww-default"' in prom and 'model="default"' not in prom
+    cases = [c.get("name") for c in ET.parse(res.junit_path).getroot().iter("testcase")]
+    assert cases and not any(str(n).startswith("default:") for n in cases)
+    assert "vww-default: accuracy" in cases
+    for text in (res.summary_path.read_text(), res.html_path.read_text()):
+        assert "vww-default @ nano33/sim" in text and "default @" not in text.replace("vww-default @", "")
+    assert list(res.tonight()["cell"])[:2] == ["vww-default @ nano33/sim", "vww-default @ esp32cam/sim"]
+
+
+def test_a_cell_is_renamed_after_the_model_its_run_recorded(matrix: Path, tmp_path: Path) -> None:
+    """Whatever the matrix guessed, the run's own run.json names the cell once it ran."""
+    class Renamed(FakeBench):
+        def __call__(self, request: BenchRequest) -> Path:
+            if request.model is None:
+                request = BenchRequest(**{**asdict(request), "model": "other-model"})
+            return super().__call__(request)
+
+    res = run_nightly(matrix, tmp_path / "hist", runner=Renamed(), write_reports=False)
+    assert res.outcomes[0].cell.name == "other-model @ nano33/sim"
+    assert res.outcomes[0].cell.model is None  # what the runner was asked for is unchanged

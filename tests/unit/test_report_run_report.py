@@ -149,3 +149,53 @@ def test_latency_from_cycles_when_older_runs_lack_microseconds(tmp_path: Path) -
     html = _text(write_report(run))
     assert "no &#x27;latency_us&#x27; column" in html
     assert "100.000 ms" in html  # p50 from cycles / 64 MHz
+
+
+def _memory_bars(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, str]:
+    """The memory bars the report draws (label, used, limit) and the page's text."""
+    from harness.report import plots
+
+    drawn: list = []
+    real = plots.memory_bars
+
+    def spy(bars, *a, **k):  # type: ignore[no-untyped-def]
+        drawn.extend(bars)
+        return real(bars, *a, **k)
+
+    monkeypatch.setattr(plots, "memory_bars", spy)
+    return drawn, _text(write_report(run_dir))
+
+
+def _with_device_memory(run_dir: Path, **extra: int) -> None:
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["memory"].update(extra)
+    (run_dir / "run.json").write_text(json.dumps(meta))
+
+
+# what the QEMU firmware answers MEMORY with: the mps2-an386's 4 MiB, 163.9 KiB of it in use
+QEMU_MEMORY = {"device_ram_total": 4_190_208, "device_ram_free": 4_190_208 - 167_834,
+               "device_flash_total": 4_194_304, "device_flash_used": 420_000}
+
+
+def test_an_emulated_run_s_memory_is_judged_against_the_board(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 3: "RAM in use 163.9 KiB (4 % of 4,092 KiB)" on a nano33 QEMU run was the
+    emulated machine's RAM; the board the run stands for has 256 KiB (about 64 %)."""
+    run = write_run(tmp_path, SynthSpec(n=40, backend="qemu", board="nano33", images=False))
+    _with_device_memory(run, ram_bytes=262_144, flash_bytes=1_048_576, **QEMU_MEMORY)
+    bars, page = _memory_bars(run, monkeypatch)
+    ram = next(b for b in bars if b.label.startswith("RAM in use"))
+    assert ram.limit == 262_144 and round(ram.used / ram.limit, 2) == 0.64
+    assert "nano33" in ram.label
+    flash = next(b for b in bars if b.label.startswith("whole image in flash"))
+    assert flash.limit == 1_048_576
+    assert "emulated machine (qemu), not the nano33" in page
+
+
+def test_a_board_s_own_memory_totals_are_its_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = write_run(tmp_path, SynthSpec(n=40, backend="serial", board="nano33", images=False))
+    _with_device_memory(run, device_ram_total=262_144, device_ram_free=100_000)
+    bars, page = _memory_bars(run, monkeypatch)
+    ram = next(b for b in bars if b.label.startswith("RAM in use"))
+    assert ram.label == "RAM in use (device)" and ram.limit == 262_144
+    assert "emulated machine" not in page

@@ -220,7 +220,7 @@ bool match_float(const std::string& s, size_t* i) {
   return true;
 }
 
-// `got` against a transcript line: {int} and {floats} are placeholders, the rest literal.
+// `got` against a transcript line: {int}, {floats} and {timer} are placeholders, the rest literal.
 bool matches(const std::string& pattern, const std::string& got) {
   size_t p = 0;
   size_t g = 0;
@@ -228,6 +228,11 @@ bool matches(const std::string& pattern, const std::string& got) {
     if (pattern.compare(p, 5, "{int}") == 0) {
       if (!match_int(got, &g)) return false;
       p += 5;
+    } else if (pattern.compare(p, 7, "{timer}") == 0) {
+      const size_t start = g;
+      while (g < got.size() && ((got[g] >= 'a' && got[g] <= 'z') || got[g] == '_')) ++g;
+      if (g == start) return false;
+      p += 7;
     } else if (pattern.compare(p, 8, "{floats}") == 0) {
       if (!match_float(got, &g)) return false;
       while (g < got.size() && got[g] == ',') {
@@ -248,6 +253,9 @@ void test_matcher() {
   CHECK(matches("m-lap-us-{int}", "m-lap-us-0"));
   CHECK(!matches("m-lap-us-{int}", "m-lap-us-"));
   CHECK(!matches("m-lap-us-{int}", "m-lap-us--1"));
+  CHECK(matches("m-timer-[{timer}]", "m-timer-[host_clock]"));
+  CHECK(!matches("m-timer-[{timer}]", "m-timer-[]"));
+  CHECK(!matches("m-timer-[{timer}]", "m-timer-[DWT]"));
   CHECK(matches("m-results-[{floats}]", "m-results-[0.5,-1.25,3e-2]"));
   CHECK(!matches("m-results-[{floats}]", "m-results-[0.5,]"));
   CHECK(!matches("m-results-[{floats}]", "m-results-[]"));
@@ -407,7 +415,7 @@ void test_long_lines_resync_and_nothing_overruns() {
   std::string flood(10000, 'a');
   std::vector<std::string> lines = d.run(flood + "%name%");
   CHECK(lines == (std::vector<std::string>{"e-[Command longer than 80 characters]", "m-ready",
-                                           "m-name-dut-[vww-hil]", "m-ready"}));
+                                           "m-name-dut-[vww-hil]", "m-timer-[dwt]", "m-ready"}));
   // CR, LF and NUL are not counted: 80 characters spread over more bytes still fit.
   std::string cmd = "db load 8";
   cmd += std::string(71, ' ');
@@ -448,10 +456,11 @@ void test_not_ready_model() {
   while (server.poll()) {
   }
   std::vector<std::string> lines = port.take_lines();
-  CHECK(lines.size() == 6);
+  CHECK(lines.size() == 7);
   CHECK(lines[0] == "m-name-dut-[vww-hil]");
-  CHECK(lines[2] == "e-[model not ready: test double told to fail loading its model]");
-  CHECK(lines[4] == "e-[model not ready: test double told to fail loading its model]");
+  CHECK(lines[1] == "m-timer-[dwt]");
+  CHECK(lines[3] == "e-[model not ready: test double told to fail loading its model]");
+  CHECK(lines[5] == "e-[model not ready: test double told to fail loading its model]");
   CHECK(engine.invokes == 0);
 }
 
@@ -470,8 +479,9 @@ void test_prefix_and_config() {
   config.name = "board-x";
   config.model = "vww02";
   Device d(2, config);
-  CHECK(d.run("dut name%") == (std::vector<std::string>{"m-name-dut-[board-x]", "m-ready"}));
-  CHECK(d.run("name%") == (std::vector<std::string>{"m-name-dut-[board-x]", "m-ready"}));
+  CHECK(d.run("dut name%") ==
+        (std::vector<std::string>{"m-name-dut-[board-x]", "m-timer-[dwt]", "m-ready"}));
+  CHECK(d.run("name%") == (std::vector<std::string>{"m-name-dut-[board-x]", "m-timer-[dwt]", "m-ready"}));
   CHECK(d.run("dut profile%")[1] == "m-model-[vww02]");
   CHECK(d.run("dut db load 2%")[0] == "m-[Expecting 2 bytes]");
   CHECK(d.run("dut foo%")[0] == "e-[Unknown command: foo]");

@@ -113,6 +113,26 @@ float dequantise(const TensorSpec& spec, const uint8_t* buf, size_t j) {
   return spec.scale * static_cast<float>(q - spec.zero_point);
 }
 
+// What the m-lap-us times count, as the m-timer-[...] line of the `name` answer says it:
+// protocol v1's TimerKind names in lower case (harness/link/eembc.py, TIMER_KINDS).
+const char* timer_kind_name(TimerKind kind) {
+  switch (kind) {
+    case TimerKind::kDwt:
+      return "dwt";
+    case TimerKind::kCcount:
+      return "ccount";
+    case TimerKind::kSysTick:
+      return "systick";
+    case TimerKind::kInstructions:
+      return "instructions";
+    case TimerKind::kEstimated:
+      return "estimated";
+    case TimerKind::kHostClock:
+      return "host_clock";
+  }
+  return "systick";
+}
+
 constexpr uint32_t kPow10[EembcServer::kMaxDecimals + 1] = {1, 10, 100, 1000, 10000, 100000,
                                                              1000000};
 
@@ -184,6 +204,12 @@ void EembcServer::dispatch(char* cmd, size_t n) {
   if (is(w, 0, "name") && bare) {
     put("m-name-dut-[");
     put(config_.name);
+    put("]");
+    end_line();
+    // Not in the reference firmware: says whether the lap times are measured. The runner
+    // reads only the m-name-dut line of this answer and skips the rest up to m-ready.
+    put("m-timer-[");
+    put(timer_kind_name(timer_.kind()));
     put("]");
     end_line();
   } else if (is(w, 0, "profile") && bare) {

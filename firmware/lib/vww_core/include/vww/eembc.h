@@ -11,7 +11,10 @@
 //
 // Wire format (docs/protocol.md, "EEMBC"): commands are ASCII ended by '%' (no CR/LF, at
 // most kMaxCommand characters); every reply is lines ended "\r\n" and closes with exactly
-// one "m-ready"; errors are "e-[...]" lines. Nothing is sent unsolicited. The server owns
+// one "m-ready"; errors are "e-[...]" lines. Nothing is sent unsolicited. The answer to
+// `name` adds one line to the reference firmware's, "m-timer-[<kind>]" (the Timer's kind:
+// dwt, ccount, systick, instructions, estimated, host_clock), so that the host knows
+// whether the m-lap-us times are measured; the official runner skips that line. The server owns
 // no input buffer: `db` bytes go straight into engine.input_buffer(0) (a 27 KB copy would
 // not fit beside the arena on the Nano), bounds-checked against the smaller of the
 // engine's input and config.input_bytes. A line longer than kMaxCommand is dropped up to
