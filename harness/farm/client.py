@@ -114,7 +114,9 @@ class FarmClient:
             return future.result(limit + 1.0)
         except (asyncio.TimeoutError, FutureTimeout):
             future.cancel()
-            raise LinkError(f"labgrid coordinator {self.address}: no answer within {limit:g} s to {what}") from None
+            raise LinkError(
+                f"labgrid coordinator {self.address}: no answer within {limit:g} s to {what}"
+            ) from None
         except LabgridError as exc:
             raise ConfigError(f"labgrid coordinator {self.address}: {exc}") from None
         except ConnectionError as exc:
@@ -209,9 +211,8 @@ class FarmClient:
     # -- actions -----------------------------------------------------------------------
     def acquire(self, name: str) -> None:
         """Acquire a place for this host/user; a place that is taken raises ``PlaceBusy``."""
-        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
-
         import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
         async def acquire() -> None:
             try:
@@ -227,9 +228,8 @@ class FarmClient:
 
     def release(self, name: str) -> None:
         """Release a place this client holds."""
-        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
-
         import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
         async def release() -> None:
             try:
