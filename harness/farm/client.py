@@ -18,8 +18,9 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,8 +33,11 @@ T = TypeVar("T")
 #: labgrid's own default coordinator address and the variable its client reads.
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
 COORDINATOR_ENV = "LG_COORDINATOR"
-#: The bound on one call to the coordinator (connect, acquire, release, a view).
+#: The bound on one call to the coordinator (connect, a view).
 CALL_TIMEOUT_S = 10.0
+#: The bound on acquire and release: the coordinator waits up to 10 s for each exporter
+#: (a stopped host) and then goes on, so a client must wait longer than that.
+PLACE_CALL_TIMEOUT_S = 25.0
 INSTALL_HINT = "pip install -e '.[farm]'"
 
 
@@ -163,6 +167,11 @@ class FarmClient:
         return self._session is not None and not self._session.stopping.is_set()
 
     @property
+    def labgrid_session(self) -> Any:
+        """labgrid's own ``ClientSession`` (its loop runs in this client's thread)."""
+        return self._session
+
+    @property
     def identity(self) -> str:
         """``host/user`` as the coordinator records this client's acquisitions."""
         s = self._session
@@ -224,7 +233,7 @@ class FarmClient:
                 raise PlaceBusy(name, holder, exc.details() or str(exc.code())) from None
             await self._session.sync_with_coordinator()
 
-        self._call(acquire, what=f"acquire place {name}")
+        self._call(acquire, what=f"acquire place {name}", timeout_s=PLACE_CALL_TIMEOUT_S)
 
     def release(self, name: str) -> None:
         """Release a place this client holds."""
@@ -238,7 +247,72 @@ class FarmClient:
                 raise ConfigError(f"could not release place {name}: {exc.details()}") from None
             await self._session.sync_with_coordinator()
 
-        self._call(release, what=f"release place {name}")
+        self._call(release, what=f"release place {name}", timeout_s=PLACE_CALL_TIMEOUT_S)
+
+
+    def add_place(self, name: str, matches: list[str], tags: dict[str, str]) -> None:
+        """Create a place with resource matches (``exporter/group/cls[/name]``) and tags,
+        as ``labgrid-client create``, ``add-match`` and ``set-tags`` do, in one session."""
+        import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
+
+        async def add() -> None:
+            stub = self._session.stub
+            try:
+                await stub.AddPlace(pb2.AddPlaceRequest(name=name))
+                for pattern in matches:
+                    await stub.AddPlaceMatch(pb2.AddPlaceMatchRequest(placename=name, pattern=pattern))
+                await stub.SetPlaceTags(pb2.SetPlaceTagsRequest(placename=name, tags=tags))
+            except grpc.aio.AioRpcError as exc:
+                raise ConfigError(f"could not create place {name}: {exc.details()}") from None
+            await self._session.sync_with_coordinator()
+
+        self._call(add, what=f"create place {name}")
+
+
+    def delete_place(self, name: str) -> None:
+        """Remove a place from the coordinator (``labgrid-client delete``)."""
+        import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
+
+        async def delete() -> None:
+            try:
+                await self._session.stub.DeletePlace(pb2.DeletePlaceRequest(name=name))
+            except grpc.aio.AioRpcError as exc:
+                raise ConfigError(f"could not delete place {name}: {exc.details()}") from None
+            await self._session.sync_with_coordinator()
+
+        self._call(delete, what=f"delete place {name}")
+
+
+_shared: dict[str, tuple[FarmClient, int]] = {}
+_shared_lock = threading.Lock()
+
+
+@contextmanager
+def connected(address: str | None = None) -> Iterator[FarmClient]:
+    """This process's one client of a coordinator, shared by threads and released by the last.
+
+    The coordinator keys client streams by their TCP peer, and gRPC lets channels of one
+    process share a connection: a second session from the same process is refused. So
+    parallel nightly cells, and labgrid's own drivers, use this one session.
+    """
+    addr = coordinator_address(address)
+    with _shared_lock:
+        client, users = _shared.get(addr, (None, 0))
+        if client is None or not client.connected:
+            client, users = FarmClient(addr), 0
+        _shared[addr] = (client, users + 1)
+    try:
+        yield client
+    finally:
+        with _shared_lock:
+            held, users = _shared[addr]
+            if users <= 1:
+                del _shared[addr]
+                held.close()
+            else:
+                _shared[addr] = (held, users - 1)
 
 
 class PlaceBusy(ConfigError):

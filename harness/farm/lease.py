@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, LinkError
-from harness.farm.client import FarmClient, PlaceBusy, PlaceView, ResourceView
+from harness.farm.client import FarmClient, PlaceBusy, PlaceView, ResourceView, connected
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,8 +92,13 @@ def serial_endpoint(client: FarmClient, place: str, *, ready_s: float = PORT_REA
         resources = client.place_resources(place)
         serial = [r for r in resources if r.cls in SERIAL_CLASSES]
         if not resources:
-            raise ConfigError(f"place {place} holds no resources: add a match for its serial port "
-                              "(labgrid-client -p PLACE add-match EXPORTER/GROUP/NetworkSerialPort)")
+            matches = client.place(place).matches
+            if not matches:
+                raise ConfigError(f"place {place} has no resource matches: add one for its serial port "
+                                  "(labgrid-client -p PLACE add-match EXPORTER/GROUP/NetworkSerialPort)")
+            exporters = ", ".join(sorted({m.split("/")[0] for m in matches}))
+            raise LinkError(f"place {place} is orphaned: no exporter serves {', '.join(matches)} "
+                            f"(is exporter {exporters} running?)")
         if not serial:
             classes = ", ".join(sorted({r.cls for r in resources}))
             raise ConfigError(f"place {place} has no serial port (NetworkSerialPort); it holds {classes}")
@@ -214,9 +219,8 @@ def hold_place(query: PlaceQuery | str, *, coordinator: str | None = None, wait_
     leave through ``finally``; a client made here is closed there too.
     """
     q = PlaceQuery.parse(query) if isinstance(query, str) else query
-    own = client is None
-    c = client or FarmClient(coordinator)
-    try:
+    with ExitStack() as stack:
+        c = client or stack.enter_context(connected(coordinator))
         place = acquire_matching(c, q, wait_s=wait_s)
         try:
             lease = PlaceLease(c, place, serial_endpoint(c, place.name))
@@ -224,6 +228,3 @@ def hold_place(query: PlaceQuery | str, *, coordinator: str | None = None, wait_
             yield lease
         finally:
             release_quietly(c, place.name)
-    finally:
-        if own:
-            c.close()

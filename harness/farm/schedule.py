@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from harness.farm.client import FarmClient
+from harness.farm.client import connected
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class PlacePool(Generic[Item, Result]):
 
     def free_places(self, boards: set[str]) -> dict[str, list[str]]:
         """Board -> names of the places tagged with it that nobody holds now."""
-        with FarmClient(self.coordinator) as client:
+        with connected(self.coordinator) as client:
             places = client.places()
         out: dict[str, list[str]] = {b: [] for b in boards}
         for p in sorted(places, key=lambda p: p.name):
@@ -60,6 +60,11 @@ class PlacePool(Generic[Item, Result]):
     def run(self, items: Sequence[Item], board_of: Callable[[Item], str],
             on_done: Callable[[Item, Result], None] | None = None) -> list[Result]:
         """Run every item on a place of its board; results come back in the items' order."""
+        with connected(self.coordinator):  # one session for the night: every cell's lease shares it
+            return self._run(items, board_of, on_done)
+
+    def _run(self, items: Sequence[Item], board_of: Callable[[Item], str],
+             on_done: Callable[[Item, Result], None] | None) -> list[Result]:
         boards = {board_of(i) for i in items}
         places = self.free_places(boards)
         results: dict[int, Result] = {}
