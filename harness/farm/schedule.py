@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from harness.farm.client import connected
+from harness.farm.lease import release_quietly
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class PlacePool(Generic[Item, Result]):
                     log.info("place %s (%s) is held by %s: not used tonight", p.name, board, p.acquired)
         return out
 
+    def _release_ours(self, names: list[str]) -> None:
+        with connected(self.coordinator) as client:
+            held = {p.name for p in client.places() if p.acquired == client.identity}
+            for name in names:
+                if name in held:
+                    release_quietly(client, name)
+
     def run(self, items: Sequence[Item], board_of: Callable[[Item], str],
             on_done: Callable[[Item, Result], None] | None = None) -> list[Result]:
         """Run every item on a place of its board; results come back in the items' order."""
@@ -72,6 +80,7 @@ class PlacePool(Generic[Item, Result]):
         for n, item in enumerate(items):
             queues[board_of(item)].append(n)
         lock = threading.Lock()
+        stop = threading.Event()
         retired: dict[str, list[str]] = {b: [] for b in boards}
 
         def finish(n: int, result: Result) -> None:
@@ -81,7 +90,7 @@ class PlacePool(Generic[Item, Result]):
                 on_done(items[n], result)
 
         def worker(board: str, place: str) -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     if not queues[board]:
                         return
@@ -103,8 +112,17 @@ class PlacePool(Generic[Item, Result]):
                    for b, names in places.items() for p in names]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+        except BaseException:
+            # Ctrl-C (or SIGTERM) reaches this thread only: take no new items and free the
+            # places the workers hold (their runs then end on the closed port), so that
+            # no place stays acquired by a process that is going away
+            stop.set()
+            self._release_ours([p for names in places.values() for p in names])
+            raise
         for board, queue in queues.items():
             if not places[board]:
                 reason = f"no free place tagged {self.board_tag}={board}"
