@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, LinkError
 from harness.farm.client import FarmClient, PlaceBusy, PlaceView, ResourceView, connected
+from harness.farm.serial_check import rfc2217_client
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -219,6 +220,7 @@ def hold_place(query: PlaceQuery | str, *, coordinator: str | None = None, wait_
     leave through ``finally``; a client made here is closed there too.
     """
     q = PlaceQuery.parse(query) if isinstance(query, str) else query
+    rfc2217_client()  # a serial package broken by the pyserial/pyserial-labgrid overlap: one line
     with ExitStack() as stack:
         c = client or stack.enter_context(connected(coordinator))
         place = acquire_matching(c, q, wait_s=wait_s)

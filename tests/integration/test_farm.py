@@ -156,6 +156,18 @@ def test_bench_on_the_second_place(lab: farm_lab.Lab, tmp_path: Path) -> None:
     assert m["place"]["exporter"] == "hostB" and m["metrics"]["n_ok"] == int(LIMIT)
 
 
+def test_bench_on_the_native_firmware_place(lab: farm_lab.Lab, tmp_path: Path) -> None:
+    if not os.environ.get("HIL_TFLM_DIR"):
+        pytest.skip("no TFLM tree (HIL_TFLM_DIR): farm-b serves a second sim, not the native firmware")
+    r = hil("bench", "--place", "board=nano33,device=native", "--coordinator", lab.address,
+            "--limit", LIMIT, "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr
+    m = manifest(run_folder(tmp_path))
+    assert m["place"]["name"] == "farm-b"
+    assert not m["device"]["firmware_version"].startswith("sim"), m["device"]
+    assert m["latency_source"] != "estimated"
+
+
 def test_coordinator_from_lg_coordinator(lab: farm_lab.Lab, tmp_path: Path) -> None:
     r = hil("farm", "places", env={"LG_COORDINATOR": lab.address})
     assert r.returncode == 0, r.stderr
