@@ -54,6 +54,23 @@ def require_labgrid() -> None:
         raise ToolMissing(f"board farms need labgrid ({exc}); install it with {INSTALL_HINT}") from None
 
 
+class _LabgridRootRecords(logging.Filter):
+    """labgrid's client logs to the root logger (a coordinator gone, with a traceback);
+    the harness reports those failures itself in one line, so they go to debug here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "/labgrid/" not in record.pathname.replace("\\", "/"):
+            return True
+        log.debug("labgrid: %s", record.getMessage())
+        return False
+
+
+def _quiet_labgrid_root_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, _LabgridRootRecords) for f in root.filters):
+        root.addFilter(_LabgridRootRecords())
+
+
 @dataclass(frozen=True)
 class PlaceView:
     """A place as the coordinator last described it (a snapshot, safe to keep)."""
@@ -97,8 +114,13 @@ class FarmClient:
         self._thread = threading.Thread(target=self._loop.run_forever, name="labgrid-client", daemon=True)
         self._thread.start()
         self._session: Any = None
+        _quiet_labgrid_root_logging()
         try:
             self._session = self._call(self._start_session, what=f"connect to coordinator {self.address}")
+        except ConfigError:
+            self._stop_loop()
+            raise LinkError(f"cannot reach the labgrid coordinator at {self.address}: is it running? "
+                            f"(--coordinator or {COORDINATOR_ENV})") from None
         except BaseException:
             self._stop_loop()
             raise

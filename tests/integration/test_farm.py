@@ -201,6 +201,14 @@ def test_a_place_held_by_someone_else_is_one_line_naming_the_holder(
             as_alice(lab, "farm-sim", "release")
 
 
+def test_an_unreachable_coordinator_is_one_line(tmp_path: Path) -> None:
+    address = f"{farm_lab.HOST}:{farm_lab.free_port()}"  # nothing listens there
+    r = hil("bench", "--place", "board=nano33", "--coordinator", address, "--out", str(tmp_path))
+    assert r.returncode == 3
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot reach the labgrid coordinator at {address}" in lines[0], lines
+
+
 def test_a_place_left_acquired_by_this_user_is_called_stale(lab: farm_lab.Lab, tmp_path: Path) -> None:
     from harness.farm.client import connected
 
