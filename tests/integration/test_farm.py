@@ -386,3 +386,28 @@ def test_a_failing_place_ends_only_its_own_cell(lab: farm_lab.Lab, tmp_path: Pat
     assert [s for s, p, _ in seen if p != "farm-ghost"] == ["ok"] * 3, seen
     (ghost,) = [(s, r) for s, p, r in seen if p == "farm-ghost"]
     assert ghost[0] == "failed" and "farm-ghost" in ghost[1], seen
+
+
+def test_ctrl_c_during_a_farm_nightly_frees_every_place(lab: farm_lab.Lab, tmp_path: Path) -> None:
+    from harness.data.synth import build_synthetic
+
+    cells = []
+    for seed in range(2):
+        data = build_synthetic(tmp_path / f"data{seed}", 60, seed=300 + seed, splits=(0, 0, 1.0), workers=1)
+        cells.append(f'[[cell]]\nboard = "nano33"\nbackend = "serial"\ndataset = "{data}"\n')
+    matrix = tmp_path / "farm.toml"
+    matrix.write_text('[nightly]\nname = "farm"\nwarmups = 0\n\n' + "\n".join(cells))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))",
+         "nightly", "--matrix", str(matrix), "--out", str(tmp_path / "nightly"), "--places",
+         "--coordinator", lab.address, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=farm_lab._env())
+    deadline = time.monotonic() + 60
+    while not (holder(lab, "farm-sim") and holder(lab, "farm-b")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the nightly never held both places"
+        time.sleep(0.2)
+    _wait_rows(tmp_path / "nightly" / "runs", 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert holder(lab, "farm-sim") is None and holder(lab, "farm-b") is None
