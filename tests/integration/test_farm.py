@@ -318,11 +318,19 @@ def test_power_and_reset_through_the_places_driver(lab: farm_lab.Lab) -> None:
     assert holder(lab, "farm-sim") is None
 
 
-def test_a_place_without_drivers_says_so_in_one_line(lab: farm_lab.Lab) -> None:
+def test_a_place_without_drivers_says_so_in_one_line(lab: farm_lab.Lab, tmp_path: Path) -> None:
     r = hil("farm", "--coordinator", lab.address, "reset", "--place", "farm-b")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "has no reset or power driver" in lines[0] and "NetworkSerialPort" in lines[0]
+    script, firmware = tmp_path / "flash.sh", tmp_path / "fw.bin"
+    script.write_text("#!/bin/sh\n")
+    firmware.write_bytes(b"\0" * 16)
+    r = hil("farm", "--coordinator", lab.address, "flash", str(script), str(firmware), "--place", "farm-b")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no flashable device" in lines[0], lines
+    assert holder(lab, "farm-b") is None
 
 
 # -- pytest and nightly ----------------------------------------------------------------
