@@ -219,7 +219,9 @@ def _run_on_places(cells: list[Cell], m: Matrix, runs_dir: Path, limit: int | No
 
     def on_place(cell: Cell, place: str) -> CellOutcome:
         log.info("nightly cell %s on place %s", cell.name, place)
-        placed: Runner = lambda req: runner(replace(req, place=place, coordinator=coordinator))  # noqa: E731
+        def placed(req: BenchRequest) -> Path:
+            return runner(replace(req, place=place, coordinator=coordinator))
+
         outcome = _run_cell(cell, m, runs_dir, limit, placed, write_reports)
         outcome.place = place
         return outcome
