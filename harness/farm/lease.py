@@ -201,7 +201,6 @@ class PlaceLease:
         return self.endpoint.record(self.client.address, self.place.tags)
 
 
-
 def release_quietly(client: FarmClient, name: str) -> None:
     """Release, bounded; a failure is logged (the run's own outcome is what to report)."""
     try:
