@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "harness.boards_cli",
     "harness.calibration.cli",
     "harness.serve",
+    "harness.farm.cli",
 )
 
 

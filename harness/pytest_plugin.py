@@ -8,7 +8,10 @@ How a device is chosen (the same tests in ``tests/hil/`` run on every backend):
   is attached, every test that needs a device is skipped with one line saying so;
 * ``--board B --port URL``: the ``serial`` backend on that port (any pyserial URL); a port
   that cannot be opened or does not answer fails the tests with the link's one-line error;
-* ``--backend sim|native|qemu|renode``: that backend standing in for the board.
+* ``--backend sim|native|qemu|renode``: that backend standing in for the board;
+* ``--place NAME`` or ``--place board=B`` (or ``LG_PLACE``): a board-farm place on the labgrid
+  coordinator ``--coordinator`` (or ``LG_COORDINATOR``), acquired for the whole session,
+  its serial port read after acquiring, released when the session ends (docs/farm.md).
 
 The benchmark behind the accuracy and latency tests runs once per session (fixture
 ``bench_run``) on ``--dataset``, or by default on a set where the board's accuracy
@@ -24,6 +27,7 @@ that emulator is not installed).
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
     from harness.boards import Board
     from harness.devices.base import Device
+    from harness.farm.lease import PlaceLease
 
 DEFAULT_BOARD = "nano33"
 BACKENDS = ("serial", "sim", "native", "qemu", "renode")
@@ -79,6 +84,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="model the device is expected to run: zoo name or .tflite path. Default: the "
         "project's shipped default model",
+    )
+    group.addoption(
+        "--place",
+        default=os.environ.get("LG_PLACE") or None,
+        help="labgrid place to run on, by name or tags (board=nano33), held for the session. "
+        "Default: $LG_PLACE, else none (no farm)",
+    )
+    group.addoption(
+        "--coordinator",
+        default=None,
+        help="labgrid coordinator HOST:PORT for --place. Default: $LG_COORDINATOR, else 127.0.0.1:20408",
+    )
+    group.addoption(
+        "--place-wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for a busy place. Default: 0 (fail at once, naming the holder)",
     )
     group.addoption(
         "--dataset",
@@ -128,13 +150,17 @@ class HilOptions:
     min_accuracy: float | None
     max_latency_ms: float | None
     explicit_board: bool
+    place: str | None = None
+    coordinator: str | None = None
+    place_wait: float = 0.0
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HilOptions:
         board = config.getoption("--board")
         backend = config.getoption("--backend")
+        place = config.getoption("--place")
         if backend is None:
-            backend = "serial" if board is not None else "sim"
+            backend = "serial" if board is not None or place else "sim"
         return cls(
             board_id=board or DEFAULT_BOARD,
             backend=backend,
@@ -146,10 +172,13 @@ class HilOptions:
             min_accuracy=config.getoption("--min-accuracy"),
             max_latency_ms=config.getoption("--max-latency-ms"),
             explicit_board=board is not None,
+            place=place,
+            coordinator=config.getoption("--coordinator"),
+            place_wait=config.getoption("--place-wait"),
         )
 
     def describe(self) -> str:
-        where = f" on {self.port}" if self.port else ""
+        where = f" on {self.port}" if self.port else f" on place {self.place}" if self.place else ""
         return f"{self.board_id} via {self.backend}{where}"
 
 
@@ -290,25 +319,54 @@ def hil_dataset(
     return build_synthetic(out, HELD_OUT_IMAGES, seed=HELD_OUT_SEED, splits=(0.0, 0.0, 1.0), workers=1)
 
 
-def _open_device(opts: HilOptions, board: Board, model: Path) -> Device:
+def _open_device(opts: HilOptions, board: Board, model: Path, port: str | None = None) -> Device:
     from harness.bench.api import make_device
 
-    return make_device(board, opts.backend, model=model, port=opts.port, baud=opts.baud)
+    return make_device(board, opts.backend, model=model, port=port or opts.port, baud=opts.baud)
 
 
 @pytest.fixture(scope="session")
-def device(hil_options: HilOptions, board_profile: Board, expected_model: Path) -> Iterator[Device]:
+def hil_place(hil_options: HilOptions) -> Iterator[PlaceLease | None]:
+    """The board-farm place of ``--place``, held for the session (None without one).
+
+    A place that cannot be had (busy, unknown, orphaned, labgrid missing) fails the
+    tests that need it in one line: the session asked for that place explicitly.
+    """
+    if not hil_options.place:
+        yield None
+        return
+    from harness.errors import HarnessError
+    from harness.farm.lease import hold_place
+
+    if hil_options.port:
+        pytest.fail("--place and --port both say where the board is: give one", pytrace=False)
+    holding = hold_place(hil_options.place, coordinator=hil_options.coordinator,
+                         wait_s=hil_options.place_wait)
+    try:
+        lease = holding.__enter__()
+    except HarnessError as exc:
+        pytest.fail(f"place {hil_options.place}: {exc}", pytrace=False)
+    try:
+        yield lease
+    finally:
+        holding.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def device(
+    hil_options: HilOptions, board_profile: Board, expected_model: Path, hil_place: PlaceLease | None
+) -> Iterator[Device]:
     """The open device under test, shared by the session; skipped when no board is attached."""
     from harness.errors import ConfigError, HarnessError, LinkError, ToolMissing
 
     try:
-        dev = _open_device(hil_options, board_profile, expected_model)
+        dev = _open_device(hil_options, board_profile, expected_model, hil_place.url if hil_place else None)
     except ConfigError as exc:
         pytest.skip(f"{hil_options.describe()}: {exc}")
     try:
         dev.open()
     except LinkError as exc:
-        if hil_options.backend == "serial" and hil_options.port is None:
+        if hil_options.backend == "serial" and hil_options.port is None and hil_place is None:
             pytest.skip(skip_groups.needs(skip_groups.BOARD, f"no {board_profile.id} attached: {exc}"))
         pytest.fail(f"{hil_options.describe()}: {exc}", pytrace=False)
     except (ConfigError, ToolMissing) as exc:
@@ -329,6 +387,7 @@ def bench_run(
     device: Device,
     hil_dataset: Path | None,
     tmp_path_factory: pytest.TempPathFactory,
+    hil_place: PlaceLease | None,
 ) -> Any:
     """One benchmark of the data set on the session's device, loaded as a run folder."""
     from harness.bench.api import bench_on_device
@@ -342,6 +401,7 @@ def bench_run(
             board=board_profile.id, backend=hil_options.backend, model=str(expected_model),
             data=str(hil_dataset) if hil_dataset is not None else None, limit=hil_options.limit,
             out_dir=out, port=hil_options.port, baud=hil_options.baud,
+            place=hil_options.place, coordinator=hil_options.coordinator,
         )
         folder = bench_on_device(
             device,
@@ -351,6 +411,7 @@ def bench_run(
             dataset=hil_dataset,
             out_dir=out,
             request=request,
+            manifest={"place": hil_place.record} if hil_place is not None else None,
         )
     except HarnessError as exc:
         pytest.fail(f"benchmark on {hil_options.describe()} failed: {exc}", pytrace=False)

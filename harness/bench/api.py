@@ -9,9 +9,12 @@ and one line, not a half-finished run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from typing import Protocol as TypingProtocol
 
 from harness.bench.device_log import install_log_sink
 from harness.bench.preprocess import Preprocessor
@@ -27,7 +30,27 @@ from harness.models.tflite_file import ModelInfo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BenchRequest", "bench_on_device", "load_dataset", "load_model", "make_device", "run_bench"]
+__all__ = ["BenchRequest", "RemotePort", "bench_on_device", "load_dataset", "load_model", "make_device",
+           "run_bench"]
+
+
+class RemotePort(TypingProtocol):
+    """A serial port someone else lends for the run (a board-farm place), held while in use.
+
+    ``url`` is a pyserial URL valid for this holding only; ``record`` is what run.json
+    keeps about where the board was (``place``).
+    """
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def record(self) -> dict[str, Any]: ...
+
+
+#: Opens the place a request names and holds it for the ``with`` block
+#: (``harness.farm.open_place`` in production); the bench knows nothing more of farms.
+PlaceOpener = Callable[[BenchRequest], AbstractContextManager[RemotePort]]
 
 def make_device(
     board: Board, backend: str, *, model: Path, port: str | None = None, baud: int | None = None,
@@ -162,6 +185,10 @@ def _resumed_request(request: BenchRequest, manifest: dict[str, Any]) -> BenchRe
         model=request.model if request.model is not None else stored.model,
         data=request.data if request.data is not None else stored.data,
         port=request.port if request.port is not None else stored.port,
+        # a farm run acquires its place again: the place may now be served on another port
+        place=request.place if request.place is not None else stored.place,
+        coordinator=request.coordinator if request.coordinator is not None else stored.coordinator,
+        place_wait=request.place_wait if request.place_wait else stored.place_wait,
         baud=request.baud if request.baud is not None else stored.baud,
         out_dir=request.out_dir if request.out_dir is not None else stored.out_dir,
         # a link that needs more patience this time: --watchdog given again wins
@@ -170,12 +197,14 @@ def _resumed_request(request: BenchRequest, manifest: dict[str, Any]) -> BenchRe
     )
 
 
-def run_bench(request: BenchRequest, *, quiet: bool = True) -> Path:
+def run_bench(request: BenchRequest, *, quiet: bool = True, place_opener: PlaceOpener | None = None) -> Path:
     """Run one benchmark (or finish an interrupted one) and return its run folder.
 
     On resume (``request.resume``), the run's own stored request decides the board,
     backend, protocol, model, data set and settings; a model or data set given in
-    ``request`` must hash the same as the run's.
+    ``request`` must hash the same as the run's. A request with a ``place`` is run on
+    the port ``place_opener`` lends for it, acquired after every check and released on
+    every way out.
     """
     folder: RunFolder | None = None
     manifest: dict[str, Any] | None = None
@@ -203,11 +232,27 @@ def run_bench(request: BenchRequest, *, quiet: bool = True) -> Path:
     settings = settings_for(request)
     if request.split is not None:
         next(iter(ds.iter_samples(request.split, 1)), None)  # an unknown split fails here, in one line
+    record = {**(manifest or {}), "request": request.to_dict(), "protocol": request.protocol.value}
+    if request.place is None:
+        return _bench_on_port(request, request.port, record, board_profile, model_info, ds, settings, folder,
+                              quiet)
+    if place_opener is None:
+        raise ConfigError("--place needs board-farm support (harness.farm): pip install -e '.[farm]'")
+    with place_opener(request) as remote:
+        record["place"] = remote.record
+        return _bench_on_port(request, remote.url, record, board_profile, model_info, ds, settings, folder,
+                              quiet)
+
+
+def _bench_on_port(
+    request: BenchRequest, port: str | None, record: dict[str, Any], board_profile: Board,
+    model_info: ModelInfo, ds: Any, settings: BenchSettings, folder: RunFolder | None, quiet: bool,
+) -> Path:
+    assert request.backend is not None
     device = make_device(
-        board_profile, request.backend, model=Path(model_info.path or ""), port=request.port,
+        board_profile, request.backend, model=Path(model_info.path or ""), port=port,
         baud=request.baud, protocol=request.protocol,
     )
-    record = {**(manifest or {}), "request": request.to_dict(), "protocol": request.protocol.value}
     try:
         return bench_on_device(
             device,

@@ -111,6 +111,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fail the run when the link makes no progress for S seconds; rows so far are kept "
         "and the message says how to resume (default: 60)",
     )
+    farm = p.add_argument_group("board farm (labgrid places; pip install -e '.[farm]', see docs/farm.md)")
+    farm.add_argument(
+        "--place", default=None, metavar="NAME|TAG=VALUE[,...]",
+        help="run on a labgrid place: its name, or tags such as board=nano33 for any free place that "
+        "has them; acquired for the run, its serial port read after acquiring, released at the end "
+        "(implies --backend serial; default: none)",
+    )
+    farm.add_argument(
+        "--coordinator", default=None, metavar="HOST:PORT",
+        help="labgrid coordinator (default: $LG_COORDINATOR, else 127.0.0.1:20408)",
+    )
+    farm.add_argument(
+        "--place-wait", type=float, default=0.0, metavar="S",
+        help="wait up to S seconds for the place (or for any matching place) when all are busy; "
+        "0 fails at once naming the holder (default: 0)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
 
@@ -128,6 +144,9 @@ def flash_first(args: argparse.Namespace) -> str:
 
     if args.backend not in (None, "serial"):
         raise ConfigError(f"--flash uploads to a real board; it does not go with --backend {args.backend}")
+    if getattr(args, "place", None):
+        raise ConfigError("--flash uploads over a local USB port; on a farm place flash first with "
+                          "`hil farm flash --place NAME FIRMWARE` (the place's labgrid flash driver)")
     model = resolve_model(args.model)
     result = build_and_flash(load_board(args.board), model, args.port)
     for note in result.notes:
@@ -144,7 +163,7 @@ def request_from_args(args: argparse.Namespace, model: str | None) -> BenchReque
         board=args.board, backend=args.backend, protocol=args.protocol, model=model, data=args.data,
         split=args.split, limit=args.limit, threshold=args.threshold, warmups=args.warmups,
         repeats=args.repeats, out_dir=args.out, resume=args.resume, port=args.port, baud=args.baud,
-        watchdog=args.watchdog,
+        watchdog=args.watchdog, place=args.place, coordinator=args.coordinator, place_wait=args.place_wait,
     )
 
 
@@ -156,6 +175,7 @@ def handle(args: argparse.Namespace) -> int:
     from harness.bench.runner import BenchInterrupted
     from harness.bench.store import SUMMARY_NAME, RunFolder
     from harness.errors import EXIT_IMAGES_FAILED
+    from harness.farm import open_place
 
     if not getattr(args, "verbose", 0):
         # device log frames go to the run's device.log; on the terminal they would repeat the
@@ -163,7 +183,7 @@ def handle(args: argparse.Namespace) -> int:
         logging.getLogger("harness.device").setLevel(logging.CRITICAL)
     model = flash_first(args) if args.flash else args.model
     try:
-        folder = run_bench(request_from_args(args, model), quiet=args.quiet)
+        folder = run_bench(request_from_args(args, model), quiet=args.quiet, place_opener=open_place)
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -59,11 +59,25 @@ class BenchRequest:
     port: str | None = None
     baud: int | None = None
     watchdog: float = DEFAULT_WATCHDOG_S
+    #: a board-farm place (name, or tags such as ``board=nano33``) whose serial port to use
+    place: str | None = None
+    #: the labgrid coordinator of ``place`` (None: ``LG_COORDINATOR``, else labgrid's default)
+    coordinator: str | None = None
+    #: seconds to wait for the place when it is busy
+    place_wait: float = 0.0
 
     def resolved(self) -> BenchRequest:
         """This request with backend and warm-ups decided and every value checked."""
         protocol = Protocol.parse(self.protocol)
-        backend = self.backend or default_backend(self.port)
+        backend = self.backend or default_backend(self.port or self.place)
+        if self.place is not None:
+            if self.port is not None:
+                raise ConfigError("--place and --port both say where the board is: give one")
+            if backend != "serial":
+                raise ConfigError(f"--place reaches a board over its serial port; it does not go with "
+                                  f"--backend {backend}")
+        if self.place_wait < 0:
+            raise ConfigError(f"--place-wait must be 0 or more seconds, not {self.place_wait}")
         warmups = default_warmups(backend) if self.warmups is None else int(self.warmups)
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, not {self.limit}")

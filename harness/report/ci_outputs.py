@@ -107,6 +107,10 @@ def markdown(m: Matrix, outcomes: Sequence[CellOutcome], history_runs: int, stam
     if skipped or failed:
         lines += ["", "### Not run", ""]
         lines += [f"- {md(o.cell.name)}: {o.status}: {md(o.reason)}" for o in skipped + failed]
+    placed = [o for o in outcomes if o.place]
+    if placed:
+        lines += ["", "### Places", ""]
+        lines += [f"- {md(o.cell.name)}: place `{md(o.place)}`" for o in placed]
     lines += ["", f"Trend plots: `{md(page)}`", ""]
     return "\n".join(lines)
 

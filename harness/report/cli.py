@@ -40,7 +40,8 @@ def _nightly(args: argparse.Namespace) -> int:
     from harness.report.nightly import TABLE_COLUMNS, run_nightly
 
     result = run_nightly(Path(args.matrix), Path(args.out) if args.out else None,
-                         limit=args.limit, dry_history=args.history_only)
+                         limit=args.limit, dry_history=args.history_only,
+                         places=args.places, coordinator=args.coordinator)
     if console.is_plain(sys.stdout):
         # CI logs and pipes get the Markdown job summary, as written to summary.md
         print(result.summary_path.read_text(encoding="utf-8"))
@@ -84,6 +85,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images per cell, overriding the matrix (default: the matrix's)")
     n.add_argument("--history-only", action="store_true",
                    help="run no cells; rebuild trends and checks from the stored history")
+    n.add_argument("--places", action="store_true",
+                   help="run the matrix's serial cells on labgrid places tagged board=<cell's board>, "
+                        "in parallel, one cell per place at a time (default: off; docs/farm.md)")
+    n.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="labgrid coordinator for --places (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
     n.add_argument("--quiet", action="store_true",
                    help="no progress bar; print the Markdown summary (default: bar, then a table "
                         "on a terminal, the Markdown summary otherwise)")

@@ -85,7 +85,7 @@ class NightlyResult:
             key = str(o.run_dir) if o.run_dir is not None else None
             row = index.loc[key].to_dict() if key is not None and key in index.index else {}
             records.append({"cell": o.cell.name, "result": ci_outputs.verdict(o),
-                            "reason": o.reason, "run_dir": key, **row,
+                            "reason": o.reason, "run_dir": key, **row, "place": o.place,
                             "latency_label": (o.row or {}).get("latency_label")})  # fmt: skip
         return pd.DataFrame.from_records(records)
 
@@ -95,6 +95,8 @@ class NightlyResult:
         for rec in self.tonight().to_dict("records"):
             run_dir = rec.get("run_dir")
             where = Path(run_dir).name if isinstance(run_dir, str) else str(rec.get("reason") or "")
+            if rec.get("place"):
+                where = f"{where} (place {rec['place']})"
             rows.append((rec["cell"], rec["result"], _acc_text(rec), _p50_text(rec), where))
         return rows
 
@@ -198,10 +200,58 @@ def check_run(history: History, row: dict[str, Any], m: Matrix) -> list[Check]:
     return [acc, lat]
 
 
+def farm_runner() -> Runner:
+    """The bench runner that acquires the place a cell's request names (board farms)."""
+    from functools import partial
+
+    from harness.bench.api import run_bench
+    from harness.farm import open_place
+
+    return partial(run_bench, place_opener=open_place)
+
+
+def _run_on_places(cells: list[Cell], m: Matrix, runs_dir: Path, limit: int | None, runner: Runner,
+                   write_reports: bool, coordinator: str | None, bar: Any) -> list[CellOutcome]:
+    """Run the cells in parallel, one per free place tagged with the cell's board at a time."""
+    import threading
+
+    from harness.farm.schedule import PlacePool
+
+    def on_place(cell: Cell, place: str) -> CellOutcome:
+        log.info("nightly cell %s on place %s", cell.name, place)
+        def placed(req: BenchRequest) -> Path:
+            return runner(replace(req, place=place, coordinator=coordinator))
+
+        outcome = _run_cell(cell, m, runs_dir, limit, placed, write_reports)
+        outcome.place = place
+        return outcome
+
+    def no_place(cell: Cell, reason: str) -> CellOutcome:
+        return CellOutcome(cell, FAILED, reason)
+
+    lock = threading.Lock()
+    done: list[CellOutcome] = []
+
+    def advance(_cell: Cell, outcome: CellOutcome) -> None:
+        with lock:
+            done.append(outcome)
+            bar.advance(1, **{s: sum(o.status == s for o in done) for s in (OK, SKIPPED, FAILED)})
+
+    pool: PlacePool[Cell, CellOutcome] = PlacePool(coordinator, on_place, no_place,
+                                                   failed=lambda o: o.status == FAILED)
+    return pool.run(cells, board_of=lambda c: c.board, on_done=advance)
+
+
 def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = None,
                 dry_history: bool = False, runner: Runner | None = None,
-                write_reports: bool = True) -> NightlyResult:
-    """Run the matrix (unless ``dry_history``) and write the pages; see the module doc."""
+                write_reports: bool = True, places: bool = False,
+                coordinator: str | None = None) -> NightlyResult:
+    """Run the matrix (unless ``dry_history``) and write the pages; see the module doc.
+
+    With ``places``, the cells whose backend is ``serial`` run on labgrid places tagged
+    ``board=<cell's board>`` (in parallel, one cell per place at a time); the others run
+    here first, one after another.
+    """
     m = load_matrix(matrix_path)
     out = out or m.out or reports_dir() / "nightly"
     runs_dir = out / "runs"
@@ -209,12 +259,19 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
     limit = limit if limit is not None else m.limit
     outcomes: list[CellOutcome] = []
     if not dry_history:
-        run = runner or bench_runner()
+        run = runner or (farm_runner() if places else bench_runner())
+        farm_cells = [c for c in m.cells if places and c.backend == "serial"]
         with console.progress("nightly", len(m.cells), unit="cell") as bar:
             for cell in m.cells:
+                if cell in farm_cells:
+                    continue
                 log.info("nightly cell %s", cell.name)
                 outcomes.append(_run_cell(cell, m, runs_dir, limit, run, write_reports))
                 bar.advance(1, **{s: sum(o.status == s for o in outcomes) for s in (OK, SKIPPED, FAILED)})
+            if farm_cells:
+                placed = _run_on_places(farm_cells, m, runs_dir, limit, run, write_reports, coordinator, bar)
+                by_cell = {o.cell: o for o in outcomes + placed}
+                outcomes = [by_cell[c] for c in m.cells]
     with History(out) as history:
         history.refresh()
         for o in outcomes:

@@ -24,6 +24,8 @@ class CellOutcome:
     row: dict[str, Any] | None = None
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    #: the board-farm place the cell ran on (``hil nightly --places``), or None
+    place: str | None = None
 
     @property
     def regressed(self) -> bool:

@@ -108,6 +108,9 @@ def nightly_page(m: Matrix, outcomes: Sequence[CellOutcome], history: History, o
                  for o in outcomes if o.status != "ok"]
         if notes:
             body.append(section("Not run", tag("ul", *notes)))
+        placed = [(o.cell.name, o.place) for o in outcomes if o.place]
+        if placed:
+            body.append(section("Places", table(["cell", "place"], placed)))
         details = [(o.cell.name, c.name, c.status, c.message) for o in outcomes for c in o.checks]
         if details:
             body.append(section("Checks", table(["cell", "check", "status", "detail"], details)))
