@@ -51,8 +51,12 @@ def make_device(
     return spec.create(board, **values)
 
 
-def load_model(spec: str | Path | None) -> ModelInfo:
-    """A zoo name, a path, or None (the shipped default) as a checked int8 model."""
+def load_model(spec: str | Path | None, person_index: int | None = None) -> ModelInfo:
+    """A zoo name, a path, or None (the shipped default) as a checked int8 model.
+
+    ``person_index`` says which output is the person score, for models whose output
+    is not VWW's [no person, person] (checked here, before any device starts).
+    """
     try:
         from harness.models.zoo import resolve_model
     except ImportError:
@@ -64,7 +68,7 @@ def load_model(spec: str | Path | None) -> ModelInfo:
     model = ModelInfo.from_file(path)
     model.require_int8_io()
     Preprocessor.for_input(model.inputs[0], model.label)
-    person_index_for(model.outputs, None, model.label)
+    person_index_for(model.outputs, person_index, model.label)
     return model
 
 
@@ -88,6 +92,7 @@ def settings_for(request: BenchRequest) -> BenchSettings:
     return BenchSettings(
         threshold=request.threshold, warmups=request.warmups, repeats=request.repeats,
         split=request.split, limit=request.limit, watchdog_s=request.watchdog,
+        person_index=request.person_index,
     )
 
 
@@ -185,7 +190,7 @@ def run_bench(request: BenchRequest, *, quiet: bool = True) -> Path:
     request = request.resolved()
     assert request.backend is not None and request.warmups is not None
     board_profile = load_board(request.board)
-    model_info = load_model(request.model)
+    model_info = load_model(request.model, request.person_index)
     ds = load_dataset(request.data)
     if manifest is not None and folder is not None:
         want_model = (manifest.get("model") or {}).get("sha256")

@@ -83,6 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="person score at or above which the prediction is person (default: 0.5)",
     )
     p.add_argument(
+        "--person-index", type=int, default=None, metavar="N",
+        help="which element of the model's first output is the person score, for 2-class models "
+        "whose classes are not [no person, person] (default: 1 of two outputs, 0 of one)",
+    )
+    p.add_argument(
         "--warmups",
         type=int,
         default=None,
@@ -142,7 +147,8 @@ def request_from_args(args: argparse.Namespace, model: str | None) -> BenchReque
 
     return BenchRequest(
         board=args.board, backend=args.backend, protocol=args.protocol, model=model, data=args.data,
-        split=args.split, limit=args.limit, threshold=args.threshold, warmups=args.warmups,
+        split=args.split, limit=args.limit, threshold=args.threshold, person_index=args.person_index,
+        warmups=args.warmups,
         repeats=args.repeats, out_dir=args.out, resume=args.resume, port=args.port, baud=args.baud,
         watchdog=args.watchdog,
     )

@@ -52,6 +52,8 @@ class BenchRequest:
     split: str | None = None
     limit: int | None = None
     threshold: float = 0.5
+    #: which output element is the person score; None: 1 of two outputs, 0 of one
+    person_index: int | None = None
     warmups: int | None = None
     repeats: int = 1
     out_dir: Path | None = None
@@ -118,6 +120,7 @@ class BenchRequest:
             split=s.get("split"),
             limit=s.get("limit"),
             threshold=float(s.get("threshold", 0.5)),
+            person_index=s.get("person_index"),
             warmups=s.get("warmups"),
             repeats=int(s.get("repeats", 1)),
         )
