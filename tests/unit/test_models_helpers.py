@@ -96,3 +96,20 @@ def test_a_train_split_without_val_needs_two_of_each_class(tmp_path: Path) -> No
     assert main(["data", "synth", "--n", "3", "--size", "16", "--splits", "1", "--out", str(data)]) == 0
     with pytest.raises(DataError, match="split 'train' has .* needs at least 2 of each class"):
         load_splits(data, 16, 3)
+
+
+def test_convert_says_what_is_wrong_with_a_file_that_is_not_keras(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .tflite (already converted) or any other file: one line naming what it is, not "ValueError"."""
+    from deploy_tiny_model import write_tiny_model
+
+    kws = write_tiny_model(tmp_path / "kws.tflite")
+    assert main(["convert", str(kws)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kws.tflite is a TFLite model, already converted" in err
+    assert "hil bench --model" in err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    assert main(["convert", str(notes)]) == 2
+    assert "notes.txt is not a Keras model (.keras or .h5)" in capsys.readouterr().err
