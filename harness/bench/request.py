@@ -20,6 +20,13 @@ DEFAULT_BOARD = "nano33"
 DEFAULT_WATCHDOG_S = 60.0
 
 
+def known_backends() -> list[str]:
+    """The backend names a request may give (for checks made before any run, e.g. a matrix)."""
+    from harness.devices import backend_names
+
+    return backend_names()
+
+
 def default_backend(port: str | None) -> str:
     """A port means a real board on it; without one the simulated board stands in."""
     return "serial" if port else "sim"

@@ -83,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--limit", type=int, default=None,
                    help="images per cell, overriding the matrix (default: the matrix's)")
     n.add_argument("--history-only", action="store_true",
-                   help="run no cells; rebuild trends and checks from the stored history")
+                   help="run no cells; rebuild trends and checks from the stored history "
+                        "(junit.xml and metrics.prom keep the last night's results)")
     n.add_argument("--quiet", action="store_true",
                    help="no progress bar; print the Markdown summary (default: bar, then a table "
                         "on a terminal, the Markdown summary otherwise)")
