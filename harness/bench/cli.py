@@ -103,7 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--resume",
         default=None,
         metavar="RUN_ID|PATH",
-        help="continue an interrupted run: measures only the images it lacks",
+        help="continue an interrupted run: measures only the images it lacks, with the run's own "
+        "settings (--limit is refused); a complete run is left as it is",
     )
     p.add_argument(
         "--flash",
@@ -158,7 +159,7 @@ def handle(args: argparse.Namespace) -> int:
     import logging
 
     from harness import console
-    from harness.bench.api import run_bench
+    from harness.bench.api import RunAlreadyComplete, run_bench
     from harness.bench.runner import BenchInterrupted
     from harness.bench.store import SUMMARY_NAME, RunFolder
     from harness.errors import EXIT_IMAGES_FAILED
@@ -173,6 +174,9 @@ def handle(args: argparse.Namespace) -> int:
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code
+    except RunAlreadyComplete as exc:
+        print(f"hil bench: {exc}")
+        return 0
     # a table on a terminal, the summary.txt text byte for byte otherwise
     console.print_summary((folder / SUMMARY_NAME).read_text(encoding="utf-8"), title=folder.name)
     print(f"run folder: {folder}")
