@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.models.default import DEFAULT_MODEL_HELP
+
 if TYPE_CHECKING:
     from harness.bench.request import BenchRequest
 
@@ -70,8 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model", default=None,
-        help="zoo name or int8 .tflite file (default: mlperf-vww-96 where present, else vww-default; "
-        "HIL_NO_REFERENCE=1: always vww-default)",
+        help=f"zoo name or int8 .tflite file (default: {DEFAULT_MODEL_HELP})",
     )
     p.add_argument("--data", default=None, help="data set folder (default: the smoke data set)")
     p.add_argument("--split", default=None, help="only this split of the data set (default: all)")
