@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness import skip_groups
+from harness.models.default import DEFAULT_MODEL_HELP
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -82,8 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--model",
         default=None,
-        help="model the device is expected to run: zoo name or .tflite path. Default: the "
-        "project's shipped default model",
+        help="model the device is expected to run: zoo name or .tflite path. Default: "
+        f"{DEFAULT_MODEL_HELP}",
     )
     group.addoption(
         "--place",

@@ -24,7 +24,7 @@ from harness.bench.store import RunFolder, mark_abandoned_runs, new_run_id, runs
 from harness.boards import Board, load_board
 from harness.devices import get_backend
 from harness.devices.base import Device
-from harness.errors import ConfigError, DataError, ModelError
+from harness.errors import ConfigError, DataError, HarnessError, ModelError
 from harness.link.protocol import Protocol
 from harness.models.tflite_file import ModelInfo
 
@@ -74,8 +74,12 @@ def make_device(
     return spec.create(board, **values)
 
 
-def load_model(spec: str | Path | None) -> ModelInfo:
-    """A zoo name, a path, or None (the shipped default) as a checked int8 model."""
+def load_model(spec: str | Path | None, person_index: int | None = None) -> ModelInfo:
+    """A zoo name, a path, or None (the shipped default) as a checked int8 model.
+
+    ``person_index`` says which output is the person score, for models whose output
+    is not VWW's [no person, person] (checked here, before any device starts).
+    """
     try:
         from harness.models.zoo import resolve_model
     except ImportError:
@@ -87,7 +91,7 @@ def load_model(spec: str | Path | None) -> ModelInfo:
     model = ModelInfo.from_file(path)
     model.require_int8_io()
     Preprocessor.for_input(model.inputs[0], model.label)
-    person_index_for(model.outputs, None, model.label)
+    person_index_for(model.outputs, person_index, model.label)
     return model
 
 
@@ -111,6 +115,7 @@ def settings_for(request: BenchRequest) -> BenchSettings:
     return BenchSettings(
         threshold=request.threshold, warmups=request.warmups, repeats=request.repeats,
         split=request.split, limit=request.limit, watchdog_s=request.watchdog,
+        person_index=request.person_index,
     )
 
 
@@ -160,6 +165,24 @@ def bench_on_device(
     return runner.run(resume=resume).path
 
 
+class RunAlreadyComplete(HarnessError):
+    """``--resume`` of a run that has a row for every planned image: nothing to do, not an error.
+
+    Raised before the device starts, so the run folder (its rows, its finished time) is
+    left exactly as it was; the CLI prints the message and exits 0.
+    """
+
+    exit_code = 0
+
+
+def _complete(manifest: dict[str, Any]) -> bool:
+    """A row for every planned image and none that the link lost (a resume measures those again)."""
+    planned = (manifest.get("dataset") or {}).get("count")
+    measured = (manifest.get("metrics") or {}).get("n")
+    lost = any(": link: " in str(e) for e in manifest.get("errors") or [])
+    return manifest.get("status") == "complete" and planned is not None and measured == planned and not lost
+
+
 def _resume_target(resume: str | Path, out_dir: Path | None) -> tuple[RunFolder, dict[str, Any]]:
     folder = RunFolder.find(resume, out_dir)
     m = folder.manifest
@@ -180,6 +203,14 @@ def _resumed_request(request: BenchRequest, manifest: dict[str, Any]) -> BenchRe
     real board may sit on another port now, and the run folder stays where it is.
     """
     stored = BenchRequest.from_manifest(manifest)
+    if request.limit is not None and request.limit != stored.limit:
+        # the run's image count is part of what it measured: a resume finishes that, no more
+        # and no less; a different count is a different run
+        kept = f"--limit {stored.limit}" if stored.limit is not None else "no --limit, every image"
+        raise ConfigError(
+            f"--limit {request.limit} does not go with --resume: the run continues as it was started "
+            f"({kept}); start a new run to measure a different number of images"
+        )
     return replace(
         stored,
         model=request.model if request.model is not None else stored.model,
@@ -211,10 +242,16 @@ def run_bench(request: BenchRequest, *, quiet: bool = True, place_opener: PlaceO
     if request.resume is not None:
         folder, manifest = _resume_target(request.resume, request.out_dir)
         request = _resumed_request(request, manifest)
+        if _complete(manifest):
+            n = (manifest.get("metrics") or {}).get("n")
+            raise RunAlreadyComplete(
+                f"run {folder.run_id} is already complete ({n} images, finished "
+                f"{manifest.get('finished_utc') or 'earlier'}); nothing to resume: {folder.path}"
+            )
     request = request.resolved()
     assert request.backend is not None and request.warmups is not None
     board_profile = load_board(request.board)
-    model_info = load_model(request.model)
+    model_info = load_model(request.model, request.person_index)
     ds = load_dataset(request.data)
     if manifest is not None and folder is not None:
         want_model = (manifest.get("model") or {}).get("sha256")

@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.models.default import DEFAULT_MODEL_HELP
+
 if TYPE_CHECKING:
     from harness.bench.request import BenchRequest
 
@@ -70,8 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model", default=None,
-        help="zoo name or int8 .tflite file (default: mlperf-vww-96 where present, else vww-default; "
-        "HIL_NO_REFERENCE=1: always vww-default)",
+        help=f"zoo name or int8 .tflite file (default: {DEFAULT_MODEL_HELP})",
     )
     p.add_argument("--data", default=None, help="data set folder (default: the smoke data set)")
     p.add_argument("--split", default=None, help="only this split of the data set (default: all)")
@@ -81,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.5,
         help="person score at or above which the prediction is person (default: 0.5)",
+    )
+    p.add_argument(
+        "--person-index", type=int, default=None, metavar="N",
+        help="which element of the model's first output is the person score, for 2-class models "
+        "whose classes are not [no person, person] (default: 1 of two outputs, 0 of one)",
     )
     p.add_argument(
         "--warmups",
@@ -98,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--resume",
         default=None,
         metavar="RUN_ID|PATH",
-        help="continue an interrupted run: measures only the images it lacks",
+        help="continue an interrupted run: measures only the images it lacks, with the run's own "
+        "settings (--limit is refused); a complete run is left as it is",
     )
     p.add_argument(
         "--flash",
@@ -161,7 +168,8 @@ def request_from_args(args: argparse.Namespace, model: str | None) -> BenchReque
 
     return BenchRequest(
         board=args.board, backend=args.backend, protocol=args.protocol, model=model, data=args.data,
-        split=args.split, limit=args.limit, threshold=args.threshold, warmups=args.warmups,
+        split=args.split, limit=args.limit, threshold=args.threshold, person_index=args.person_index,
+        warmups=args.warmups,
         repeats=args.repeats, out_dir=args.out, resume=args.resume, port=args.port, baud=args.baud,
         watchdog=args.watchdog, place=args.place, coordinator=args.coordinator, place_wait=args.place_wait,
     )
@@ -171,7 +179,7 @@ def handle(args: argparse.Namespace) -> int:
     import logging
 
     from harness import console
-    from harness.bench.api import run_bench
+    from harness.bench.api import RunAlreadyComplete, run_bench
     from harness.bench.runner import BenchInterrupted
     from harness.bench.store import SUMMARY_NAME, RunFolder
     from harness.errors import EXIT_IMAGES_FAILED
@@ -187,6 +195,9 @@ def handle(args: argparse.Namespace) -> int:
     except BenchInterrupted as exc:
         print(f"hil bench: {exc}", file=sys.stderr)
         return exc.exit_code
+    except RunAlreadyComplete as exc:
+        print(f"hil bench: {exc}")
+        return 0
     # a table on a terminal, the summary.txt text byte for byte otherwise
     console.print_summary((folder / SUMMARY_NAME).read_text(encoding="utf-8"), title=folder.name)
     print(f"run folder: {folder}")

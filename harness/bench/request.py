@@ -20,6 +20,13 @@ DEFAULT_BOARD = "nano33"
 DEFAULT_WATCHDOG_S = 60.0
 
 
+def known_backends() -> list[str]:
+    """The backend names a request may give (for checks made before any run, e.g. a matrix)."""
+    from harness.devices import backend_names
+
+    return backend_names()
+
+
 def default_backend(port: str | None) -> str:
     """A port means a real board on it; without one the simulated board stands in."""
     return "serial" if port else "sim"
@@ -52,6 +59,8 @@ class BenchRequest:
     split: str | None = None
     limit: int | None = None
     threshold: float = 0.5
+    #: which output element is the person score; None: 1 of two outputs, 0 of one
+    person_index: int | None = None
     warmups: int | None = None
     repeats: int = 1
     out_dir: Path | None = None
@@ -132,6 +141,7 @@ class BenchRequest:
             split=s.get("split"),
             limit=s.get("limit"),
             threshold=float(s.get("threshold", 0.5)),
+            person_index=s.get("person_index"),
             warmups=s.get("warmups"),
             repeats=int(s.get("repeats", 1)),
         )

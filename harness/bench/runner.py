@@ -109,13 +109,14 @@ def person_index_for(outputs: tuple[TensorSpec, ...], given: int | None, label: 
     n = outputs[0].elements
     if given is not None:
         if not 0 <= given < n:
-            raise ModelError(f"{label}: person index {given} is outside its {n} outputs")
+            raise ModelError(f"{label}: --person-index {given} is outside its {n} outputs (0..{n - 1})")
         return given
     if n == 2:
         return 1
     if n == 1:
         return 0
-    raise ModelError(f"{label}: first output has {n} values; a VWW model has 1 or 2 (give the person index)")
+    raise ModelError(f"{label}: first output has {n} values; a VWW model has 1 or 2 "
+                     "(say which one is the person score with --person-index N)")
 
 
 #: Why the model check cannot be made over EEMBC; stored in run.json as ``model_check``.

@@ -54,6 +54,9 @@ IN_PROCESS_MAX = 4 * CHUNK
 IN_FLIGHT_PER_WORKER = 4
 RESULT_TIMEOUT_S = 600.0
 MAX_DISTINCT_LISTED = 40
+#: the square sides a build accepts: larger ones cost gigabytes (a 100,000 px side needs
+#: about 30 GB per image), smaller ones hold no usable content
+MIN_SIZE, MAX_SIZE = 8, 1024
 
 Renderer = Callable[..., tuple[Image.Image, int, dict[str, Any]]]
 
@@ -83,6 +86,12 @@ class ImageOptions:
     fit: str = "squash"
     grayscale: bool = False
     png_compress: int = 1
+
+
+def check_size(size: int, what: str = "size") -> None:
+    """Refuse a square side outside :data:`MIN_SIZE`..:data:`MAX_SIZE` before any work starts."""
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise DataError(f"{what} {size} out of range ({MIN_SIZE}..{MAX_SIZE})")
 
 
 @dataclass
@@ -362,19 +371,24 @@ def build(
     # that looks complete.
     manifest_path = out / (mf.MANIFEST_NAME + ".partial")
     total = len(jobs) if isinstance(jobs, Sized) else None  # generators: a bar without an end
-    with (
-        mf.ManifestWriter(manifest_path, subgroup_schema) as writer,
-        console.progress(f"build {name}", total, unit="img") as bar,
-    ):
-        for outcome in run_jobs(_checked(jobs, policy, stats), opts, out, workers):
-            if isinstance(outcome, Skip):
-                stats.skipped[outcome.reason] += 1
-                log.warning("skipped %s: %s", outcome.id, outcome.message)
-                bar.advance(1, skipped=sum(stats.skipped.values()))
-                continue
-            writer.add(outcome)
-            stats.add(outcome)
-            bar.advance(1)
+    try:
+        with (
+            mf.ManifestWriter(manifest_path, subgroup_schema) as writer,
+            console.progress(f"build {name}", total, unit="img") as bar,
+        ):
+            for outcome in run_jobs(_checked(jobs, policy, stats), opts, out, workers):
+                if isinstance(outcome, Skip):
+                    stats.skipped[outcome.reason] += 1
+                    log.warning("skipped %s: %s", outcome.id, outcome.message)
+                    bar.advance(1, skipped=sum(stats.skipped.values()))
+                    continue
+                writer.add(outcome)
+                stats.add(outcome)
+                bar.advance(1)
+    except BaseException:
+        # A failed or interrupted build leaves no half-written manifest behind.
+        manifest_path.unlink(missing_ok=True)
+        raise
     elapsed = time.monotonic() - started
     # Builders count what they skip while their job generator runs, so merge at the end.
     stats.skipped.update(pre_skipped or {})

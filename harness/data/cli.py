@@ -58,11 +58,17 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_size(size: int) -> None:
+    from harness.data.build import MAX_SIZE, MIN_SIZE
+
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise ConfigError(f"--size {size} out of range ({MIN_SIZE}..{MAX_SIZE})")
+
+
 def _image_options(args: argparse.Namespace):  # noqa: ANN202 - ImageOptions, imported lazily
     from harness.data.build import ImageOptions
 
-    if not 8 <= args.size <= 1024:
-        raise ConfigError(f"--size {args.size} out of range (8..1024)")
+    _check_size(args.size)
     return ImageOptions(size=args.size, fit=args.fit, grayscale=args.grayscale)
 
 
@@ -88,6 +94,7 @@ def _summary(path: Path) -> str:
 def cmd_smoke(args: argparse.Namespace) -> int:
     from harness.data.smoke import build_smoke, default_dataset
 
+    _check_size(args.size)
     if args.out is None and args.size == 96 and not args.grayscale:
         out = default_dataset(rebuild=True)
     else:
@@ -100,6 +107,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from harness.data.synth import build_synthetic
 
+    _check_size(args.size)
     out = args.out or paths.cache_dir() / "datasets" / f"synthetic-s{args.seed}-n{args.n}"
     # Replacing an earlier synthetic build is harmless (it can be redrawn); anything else
     # in the folder needs --force.

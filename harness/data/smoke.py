@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.data import subgroups
-from harness.data.build import ImageOptions, Job, build
+from harness.data.build import ImageOptions, Job, build, check_size
 from harness.data.licenses import SHIPPABLE, LicensePolicy
 from harness.data.manifest import MANIFEST_NAME, file_sha256
 from harness.errors import DataError
@@ -91,6 +91,7 @@ def smoke_jobs(rows: list[dict[str, str]], missing: Counter[str], hashes: dict[s
 
 def build_smoke(out: Path, size: int = SMOKE_SIZE, grayscale: bool = False, force: bool = True) -> Path:
     """Build the smoke set into ``out`` from the committed manifest."""
+    check_size(size)
     rows = read_smoke_manifest()
     missing: Counter[str] = Counter()
     hashes: dict[str, str] = {"smoke_manifest.csv": file_sha256(SMOKE_MANIFEST)}

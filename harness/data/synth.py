@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from harness.data import subgroups
-from harness.data.build import ImageOptions, Job, build
+from harness.data.build import ImageOptions, Job, build, check_size
 from harness.errors import DataError
 
 GENERATOR_VERSION = 1
@@ -272,8 +272,7 @@ def build_synthetic(
     """Build ``n`` synthetic images into ``out`` (replacing an earlier build there)."""
     if n < 1:
         raise DataError("--n must be at least 1")
-    if not 8 <= size <= 1024:
-        raise DataError(f"size {size} out of range (8..1024)")
+    check_size(size)
     if len(splits) not in (1, 2, 3) or abs(sum(splits) - 1.0) > 1e-6 or min(splits) < 0:
         raise DataError(f"splits {splits} must be 1-3 non-negative fractions summing to 1")
     params = {"n": n, "seed": seed, "size": size, "grayscale": grayscale, "splits": list(splits),

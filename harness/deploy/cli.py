@@ -11,6 +11,8 @@ import json
 import logging
 from pathlib import Path
 
+from harness.models.default import DEFAULT_MODEL, DEFAULT_MODEL_HELP
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`pio run -e <env>` and report flash and RAM use read from the ELF.",
     )
     p.add_argument("--board", required=True, help="board id (see `hil boards`)")
-    p.add_argument("--model", default=None, help="zoo name or .tflite path (default: the shipped model)")
+    p.add_argument("--model", default=None,
+                   help=f"zoo name or .tflite path (default: {DEFAULT_MODEL}, the model the project ships, "
+                   f"for the committed PlatformIO tree; with --emulator: {DEFAULT_MODEL_HELP})")
     p.add_argument("--renode", action="store_true", help="build the Renode variant (protocol on Serial1)")
     p.add_argument("--arena", type=int, default=None, metavar="BYTES",
                    help="measured arena to size from (default: measure with the TFLM allocator)")
@@ -76,7 +80,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.emulator:
         return _build_emulator(args, board)
     # the firmware tree is committed: only the project's own model may be generated into it by default
-    model = resolve_model(args.model if args.model is not None else "vww-default")
+    model = resolve_model(args.model if args.model is not None else DEFAULT_MODEL)
     env = env_for(board, renode=args.renode)
     what = (f"generating firmware sources for {model.name} on {board.id}" if args.no_compile
             else f"building {env} firmware for {model.name} (arena, sources, PlatformIO)")

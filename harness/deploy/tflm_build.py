@@ -39,7 +39,7 @@ from harness.deploy import codegen
 from harness.deploy.elf_size import ElfSize, elf_size
 from harness.deploy.tflm_ops import resolver_methods
 from harness.deploy.tflm_tree import TflmTree, find_tree
-from harness.errors import BuildError, ModelError, ToolMissing
+from harness.errors import BuildError, FitError, ToolMissing
 from harness.models.tflite_file import ModelInfo
 from harness.paths import cache_dir, firmware_dir
 
@@ -305,7 +305,7 @@ def build_image(target: str, model_path: Path, board: Board, *, protocol: str = 
                            f"the {target} firmware for {model.label}", IMAGE_TIMEOUT_S)
             except BuildError as exc:
                 if "overflowed" in str(exc) or "will not fit" in str(exc):
-                    raise ModelError(f"{model.label} does not fit the {target} memory map: {exc}") from None
+                    raise FitError(f"{model.label} does not fit the {target} memory map: {exc}") from None
                 raise
             shutil.copy2(folder / "build" / chain.binary, binary)
             (folder / "ok").write_text(json.dumps({"model_sha256": model.sha256, "key": key}))

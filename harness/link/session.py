@@ -17,6 +17,8 @@ from typing import ClassVar, TypeVar
 from typing import Protocol as TypingProtocol
 
 from harness.errors import DeviceError, LinkError
+from harness.link.eembc import COMMAND_END as EEMBC_COMMAND_END
+from harness.link.eembc import READY as EEMBC_READY
 from harness.link.framing import HELLO_MAX_PAYLOAD, Frame, FrameDecoder
 from harness.link.messages import (
     NO_SEQ,
@@ -69,6 +71,10 @@ CHUNK_HEADER = 8  # offset and total in front of every input chunk's data
 FIRST_ANSWER_TYPE = 0x80
 #: What both device ends say to a request before the hello: after a reset, they say it again.
 HELLO_FIRST = "hello first"
+#: The EEMBC command sent to a peer that did not answer the hello, and how long its answer
+#: may take: an EEMBC device answers ``name`` at once, with ``m-name-dut-[...]`` and ``m-ready``.
+EEMBC_NAME_COMMAND = "name"
+EEMBC_PROBE_S = 1.0
 
 
 class DeviceWasReset(DeviceError):
@@ -310,6 +316,11 @@ class Session:
             garbage = self.decoder.stats.discarded_bytes + self.decoder.pending_bytes
             if self.echoed_frames:
                 hint = self._echo_hint()
+            elif self._answers_eembc():
+                hint = (
+                    "; this looks like an EEMBC/MLPerf Tiny device (it answered the EEMBC 'name' "
+                    "command): add --protocol eembc"
+                )
             elif garbage:
                 hint = (
                     f"; received {garbage} B that were not protocol frames (another program or "
@@ -328,6 +339,25 @@ class Session:
         self.max_payload = max(CHUNK_HEADER + 1, info.max_payload)
         self.credits = max(1, info.credits)
         return info
+
+    def _answers_eembc(self) -> bool:
+        """Whether the silent or garbled peer answers EEMBC's ``name%`` with ``m-`` lines.
+
+        An EEMBC/MLPerf Tiny DUT ignores binary frames (it waits for a ``%``), so a v1
+        hello to it meets silence; one short text command tells it apart from a dead port.
+        """
+        try:
+            self._write(f"{EEMBC_NAME_COMMAND}{EEMBC_COMMAND_END}".encode(), "the EEMBC probe", 0)
+        except LinkError:
+            return False
+        seen = b""
+        deadline = time.monotonic() + min(self.timeout, EEMBC_PROBE_S)
+        while time.monotonic() < deadline and EEMBC_READY.encode() not in seen:
+            try:
+                seen = (seen + self._read_some())[-4096:]
+            except LinkError:
+                return False
+        return EEMBC_READY.encode() in seen or b"m-name-dut-" in seen
 
     def send_break_frame(self) -> None:
         """A lone delimiter ends whatever partial frame the device holds, so it resynchronises."""

@@ -84,7 +84,8 @@ def stratified_split(arr: Arrays, fraction: float, seed: int) -> tuple[Arrays, A
         n = max(1, int(round(len(idx) * fraction))) if len(idx) > 1 else 0
         take.extend(idx[:n].tolist())
         keep.extend(idx[n:].tolist())
-    return arr.subset(np.sort(np.asarray(keep))), arr.subset(np.sort(np.asarray(take)))
+    return (arr.subset(np.sort(np.asarray(keep, dtype=np.intp))),
+            arr.subset(np.sort(np.asarray(take, dtype=np.intp))))
 
 
 def stratified_fraction(arr: Arrays, fraction: float, seed: int) -> Arrays:
@@ -99,6 +100,16 @@ def open_dataset(path: Path) -> Dataset:
     from harness.data.dataset import Dataset
 
     return Dataset.open(path)
+
+
+def _require_per_class(arr: Arrays, minimum: int, what: str, splits: str) -> None:
+    """Refuse, in one line, a set too small to give every split an image of both classes."""
+    counts = arr.class_counts()
+    if min(counts) < minimum:
+        raise DataError(
+            f"{what} has {counts[1]} person and {counts[0]} no-person image(s); splitting it into "
+            f"{splits} needs at least {minimum} of each class"
+        )
 
 
 def load_splits(
@@ -119,6 +130,7 @@ def load_splits(
             val = load_split(ds, "val", resolution, channels)
             source += ", 'val'"
         else:
+            _require_per_class(train, 2, f"{data}: split 'train'", "train and val")
             train, val = stratified_split(train, val_fraction, seed)
             source += f" ({val_fraction:.0%} of it held out as val, seed {seed})"
         test = load_split(ds, "test", resolution, channels) if "test" in names else None
@@ -126,6 +138,7 @@ def load_splits(
             source += ", 'test'"
     else:
         everything = load_split(ds, None, resolution, channels)
+        _require_per_class(everything, 3, f"{data} (no named splits)", "train, val and test")
         rest, test = stratified_split(everything, val_fraction, seed)
         train, val = stratified_split(rest, val_fraction, seed + 1)
         source = f"{data}: no named splits; stratified {len(train)}/{len(val)}/{len(test)}, seed {seed}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+from harness.models.default import DEFAULT_MODEL_HELP
 
 if TYPE_CHECKING:  # pragma: no cover
     from harness.models.mobilenet import ArchConfig
@@ -247,7 +248,7 @@ def _add_arch(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=int, default=0, help="hidden dense units in the head (default 0: none)")
 
 
-def _add_training(p: argparse.ArgumentParser, epochs: int = 10) -> None:
+def _add_training(p: argparse.ArgumentParser, epochs: int = 10, backbone_required: bool = False) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--data", required=True, help="data set folder (see `hil data`)")
     g.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
@@ -264,7 +265,10 @@ def _add_training(p: argparse.ArgumentParser, epochs: int = 10) -> None:
     g.add_argument("--deterministic", action="store_true",
                    help="bit-reproducible TF ops (slower; default off)")  # fmt: skip
     t = p.add_argument_group("transfer learning")
-    t.add_argument("--backbone", help="pretrained Keras model file or zoo name, e.g. mlperf-vww-96-keras")
+    t.add_argument("--backbone", required=backbone_required,
+                   help="pretrained Keras model file or zoo name, e.g. mlperf-vww-96-keras"
+                   + (" (required: the transfer side of the comparison)" if backbone_required
+                      else " (default: none, train from scratch)"))
     t.add_argument("--freeze-blocks", type=int, default=None,
                    help="copy and freeze the stem and this many blocks (default: all but 2)")  # fmt: skip
     t.add_argument("--fine-tune-epochs", type=int, default=0,
@@ -297,7 +301,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fractions", default="1,0.1,0.01",
                    help="training-set fractions (default 1,0.1,0.01)")  # fmt: skip
     _add_arch(p)
-    _add_training(p, epochs=5)
+    _add_training(p, epochs=5, backbone_required=True)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("convert", help="full-integer int8 conversion of a trained model")
@@ -321,7 +325,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("analyze", help="MACs, params, arena, fit and estimated latency of a model")
-    p.add_argument("model", nargs="?", help="int8 .tflite or zoo name (default: the shipped model)")
+    p.add_argument("model", nargs="?", help=f"int8 .tflite or zoo name (default: {DEFAULT_MODEL_HELP})")
     p.add_argument("--board", action="append", help="board id (repeatable; default: all boards)")
     p.add_argument("--no-arena", action="store_true", help="skip the TFLM arena run")
     p.add_argument("--summary", action="store_true", help="totals only, no per-layer table")

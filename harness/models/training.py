@@ -360,20 +360,48 @@ def _versions() -> dict[str, str]:
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}
 
 
+#: how a file starts: a .keras archive is a zip, a legacy Keras model HDF5
+_KERAS_MAGIC = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
+
+
+def _require_keras_file(path: Path) -> None:
+    """Say what a file is when it is not a Keras model, before TensorFlow spends seconds on it."""
+    from harness.errors import ModelError
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head[4:8] == b"TFL3":
+        raise ModelError(
+            f"{path} is a TFLite model, already converted: `hil convert` takes the folder "
+            "`hil train` wrote (or its model.keras); benchmark a .tflite with `hil bench --model`"
+        )
+    if not head.startswith(_KERAS_MAGIC):
+        raise ModelError(
+            f"{path} is not a Keras model (.keras or .h5): give the folder `hil train` wrote"
+        )
+
+
 def load_trained(folder: Path) -> tuple[keras.Model, ArchConfig, dict[str, Any]]:
     """The float model, its architecture and its training log from a ``hil train`` folder."""
-    import keras
-
     from harness.errors import ModelError
 
     model_path = folder / MODEL_FILE if folder.is_dir() else folder
     log_path = (folder if folder.is_dir() else folder.parent) / LOG_FILE
     if not model_path.is_file():
         raise ModelError(f"{model_path} not found: give the folder `hil train` wrote")
+    _require_keras_file(model_path)
+    import keras
+
     try:
         model = keras.models.load_model(model_path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad file
-        raise ModelError(f"cannot load Keras model {model_path}: {type(exc).__name__}") from None
+        why = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ModelError(
+            f"cannot load Keras model {model_path}: {type(exc).__name__}" + (f": {why}" if why else "")
+        ) from None
     record: dict[str, Any] = {}
     if log_path.is_file():
         record = json.loads(log_path.read_text(encoding="utf-8"))

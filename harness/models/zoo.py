@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, ModelError
+from harness.models.default import DEFAULT_MODEL, NO_REFERENCE_ENV, REFERENCE_MODEL
 from harness.paths import model_cache_dir, reference_models_dir, zoo_dir
 
 if sys.version_info >= (3, 11):
@@ -37,14 +38,9 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "vww-default"
-#: The model every command defaults to once it is present (fetched or in ../shared/reference).
-REFERENCE_MODEL = "mlperf-vww-96"
 #: ``hil models fetch <bundle>``: the zoo entries each bundle name downloads.
 FETCH_BUNDLES = {"mlperf-vww": ("mlperf-vww-96", "mlperf-vww-96-float")}
 FETCH_TIMEOUT_S = 60.0
-#: set (to anything but 0) to make the shipped model the default even where the reference is present
-NO_REFERENCE_ENV = "HIL_NO_REFERENCE"
 MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
 
 

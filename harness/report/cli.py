@@ -84,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--limit", type=int, default=None,
                    help="images per cell, overriding the matrix (default: the matrix's)")
     n.add_argument("--history-only", action="store_true",
-                   help="run no cells; rebuild trends and checks from the stored history")
+                   help="run no cells; rebuild trends and checks from the stored history "
+                        "(junit.xml and metrics.prom keep the last night's results)")
     n.add_argument("--places", action="store_true",
                    help="run the matrix's serial cells on labgrid places tagged board=<cell's board>, "
                         "in parallel, one cell per place at a time (default: off; docs/farm.md)")

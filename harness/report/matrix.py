@@ -27,6 +27,10 @@ DEFAULT_MODEL = "default"  # the bench's default model (run_bench(model=None)), 
 KNOWN_NIGHTLY_KEYS = {"out", "limit", "dataset", "threshold", "warmups", "repeats", "window",
                       "latency_k", "latency_rel_floor", "min_latency_history",
                       "min_accuracy_history", "accuracy_confidence", "name"}
+KNOWN_TABLES = {"nightly", "matrix", "cell"}
+KNOWN_MATRIX_KEYS = {"models", "boards", "backends", "exclude"}
+KNOWN_CELL_KEYS = {"model", "board", "backend", "dataset"}
+KNOWN_EXCLUDE_KEYS = {"model", "board", "backend"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Cell:
     #: the model's name as run.json records it ("mlperf-vww-96", not "default"): set by
     #: :func:`load_matrix` and corrected from the run itself once the cell ran
     model_name: str = ""
+    #: where the matrix file lists it ("[matrix]" or "[[cell]] #N"), for error messages
+    source: str = field(default="[matrix]", compare=False)
 
     @property
     def label(self) -> str:
@@ -97,9 +103,10 @@ def resolved_model_name(model: str | None) -> str:
         return model or DEFAULT_MODEL
 
 
-def _cell(model: Any, board: str, backend: str, dataset: str | None, base: Path) -> Cell:
+def _cell(model: Any, board: str, backend: str, dataset: str | None, base: Path,
+          source: str = "[matrix]") -> Cell:
     spec = _model(model, base)
-    return Cell(spec, board, backend, dataset, resolved_model_name(spec))
+    return Cell(spec, board, backend, dataset, resolved_model_name(spec), source=source)
 
 
 def _path(value: Any, base: Path) -> str | None:
@@ -116,6 +123,13 @@ def _str_list(table: dict[str, Any], key: str, where: str) -> list[str]:
     return v
 
 
+def _no_unknown_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(sorted(unknown))} "
+                          f"(expected: {', '.join(sorted(known))})")
+
+
 def load_matrix(path: Path) -> Matrix:
     """Parse and check a matrix file; every mistake is one ConfigError line."""
     try:
@@ -125,6 +139,7 @@ def load_matrix(path: Path) -> Matrix:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"matrix file {path} is not valid TOML: {exc}") from exc
     base = path.resolve().parent
+    _no_unknown_keys(data, KNOWN_TABLES, f"{path}")
     nightly = data.get("nightly", {})
     if not isinstance(nightly, dict):
         raise ConfigError(f"{path}: [nightly] must be a table")
@@ -137,12 +152,15 @@ def load_matrix(path: Path) -> Matrix:
     if m is not None:
         if not isinstance(m, dict):
             raise ConfigError(f"{path}: [matrix] must be a table")
+        _no_unknown_keys(m, KNOWN_MATRIX_KEYS, f"{path} [matrix]")
         models = _str_list(m, "models", f"{path} [matrix]")
         boards = _str_list(m, "boards", f"{path} [matrix]")
         backends = _str_list(m, "backends", f"{path} [matrix]")
         excludes = m.get("exclude", [])
         if not isinstance(excludes, list) or not all(isinstance(e, dict) for e in excludes):
             raise ConfigError(f"{path}: [[matrix.exclude]] entries must be tables")
+        for i, e in enumerate(excludes):
+            _no_unknown_keys(e, KNOWN_EXCLUDE_KEYS, f"{path} [[matrix.exclude]] #{i + 1}")
         for model, board, backend in product(models, boards, backends):
             here = {"model": model, "board": board, "backend": backend}
             if any(all(here.get(k) == v for k, v in e.items()) for e in excludes):
@@ -151,8 +169,9 @@ def load_matrix(path: Path) -> Matrix:
     for i, c in enumerate(data.get("cell", []) or []):
         if not isinstance(c, dict) or not {"board", "backend"} <= set(c):
             raise ConfigError(f"{path}: [[cell]] #{i + 1} needs at least board and backend")
+        _no_unknown_keys(c, KNOWN_CELL_KEYS, f"{path} [[cell]] #{i + 1}")
         cells.append(_cell(c.get("model", DEFAULT_MODEL), str(c["board"]), str(c["backend"]),
-                           _path(c.get("dataset"), base) or dataset, base))
+                           _path(c.get("dataset"), base) or dataset, base, source=f"[[cell]] #{i + 1}"))
     if not cells:
         raise ConfigError(f"{path}: no cells (add a [matrix] table or [[cell]] entries)")
     seen: set[Cell] = set()
@@ -184,3 +203,40 @@ def load_matrix(path: Path) -> Matrix:
             policy=policy)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad value in [nightly]: {exc}") from exc
+
+
+def check_cells(m: Matrix) -> None:
+    """Refuse a board, backend or model name that no cell could run, before any cell runs.
+
+    A typo in the matrix is the matrix's error (one line naming the file, the key and what
+    was expected, exit 2), not a night of failed cells. A zoo model that is known but not
+    downloaded is not a typo: that cell fails on its own, with the download hint.
+    """
+    from harness.bench.request import known_backends
+    from harness.boards import load_board
+    from harness.errors import HarnessError
+    from harness.models.zoo import get_entry
+
+    backends = known_backends()
+    for cell in m.cells:
+        plural = cell.source == "[matrix]"
+        where = f"{m.path}: {cell.source}"
+        try:
+            load_board(cell.board)
+        except HarnessError as exc:
+            raise ConfigError(f"{where} {'boards' if plural else 'board'}: {exc}") from None
+        if cell.backend not in backends:
+            raise ConfigError(f"{where} {'backends' if plural else 'backend'}: unknown backend "
+                              f"{cell.backend!r} (known: {', '.join(backends)})")
+        model = cell.model
+        if model is None:
+            continue
+        key = "models" if plural else "model"
+        if "/" in model or model.endswith(".tflite"):
+            if not Path(model).is_file():
+                raise ConfigError(f"{where} {key}: model file {model} does not exist")
+            continue
+        try:
+            get_entry(model)
+        except HarnessError as exc:
+            raise ConfigError(f"{where} {key}: {exc} (or \"{DEFAULT_MODEL}\", or a .tflite path)") from None

@@ -29,7 +29,7 @@ from harness.errors import ConfigError, HarnessError, ToolMissing
 from harness.paths import reports_dir
 from harness.report import ci_outputs, trends
 from harness.report.history import History
-from harness.report.matrix import Cell, Matrix, load_matrix
+from harness.report.matrix import Cell, Matrix, check_cells, load_matrix
 from harness.report.records import CellOutcome
 from harness.report.regress import Check, check_accuracy, check_latency
 from harness.units import latency_label
@@ -253,6 +253,8 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
     here first, one after another.
     """
     m = load_matrix(matrix_path)
+    if runner is None and not dry_history:
+        check_cells(m)  # names only the real bench knows; an injected runner has its own
     out = out or m.out or reports_dir() / "nightly"
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -297,8 +299,13 @@ def run_nightly(matrix_path: Path, out: Path | None = None, limit: int | None = 
         with open(step, "a", encoding="utf-8") as fh:
             fh.write(summary)
     junit_path = out / "junit.xml"
-    junit_path.write_text(ci_outputs.junit(m, outcomes), encoding="utf-8")
     metrics_path = out / "metrics.prom"
-    metrics_path.write_text(ci_outputs.openmetrics(outcomes), encoding="utf-8")
+    if dry_history:
+        # no cell ran: the last night's test results and metrics stay what CI reads
+        log.info("--history-only: %s and %s keep the last night's results", junit_path.name,
+                 metrics_path.name)
+    else:
+        junit_path.write_text(ci_outputs.junit(m, outcomes), encoding="utf-8")
+        metrics_path.write_text(ci_outputs.openmetrics(outcomes), encoding="utf-8")
     return NightlyResult(m, out, outcomes, total, summary_path, html_path, junit_path,
                          metrics_path)

@@ -48,6 +48,18 @@ class ReportOptions:
     gallery: int = 8
     title: str | None = None
 
+    def __post_init__(self) -> None:
+        # a rate outside (0, 1) has no threshold, and a negative gallery no meaning: refuse
+        # them here rather than draw a report that quietly ignores them
+        from harness.errors import ConfigError
+
+        if not 0.0 < self.target_fpr < 1.0:
+            raise ConfigError(
+                f"--target-fpr must be a rate between 0 and 1 (exclusive), not {self.target_fpr:g}"
+            )
+        if self.gallery < 0:
+            raise ConfigError(f"--gallery must be 0 (none) or more, not {self.gallery}")
+
 
 def _run_label(run: Run) -> str:
     """What the run's latency figures are (measured, estimated and from what), from run.json."""

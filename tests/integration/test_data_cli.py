@@ -189,3 +189,15 @@ def test_errors_are_one_line(argv: list[str], message: str, capsys: pytest.Captu
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("hil data: error:")
+
+
+@pytest.mark.parametrize("command", ["smoke", "synth"])
+def test_image_sizes_outside_the_range_are_refused(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    extra = ["--n", "4"] if command == "synth" else []
+    assert main(["data", command, "--size", "100000", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err == "hil data: error: --size 100000 out of range (8..1024)\n"
+    assert not out.exists()

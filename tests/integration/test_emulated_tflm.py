@@ -221,6 +221,21 @@ def _padded_model(path: Path, pad_bytes: int) -> Path:
     return path
 
 
+@pytest.mark.parametrize("backend", ["sim", "native", "qemu"])
+def test_a_model_too_large_for_the_board_exits_2_on_every_backend(tmp_path: Path, backend: str) -> None:
+    """The README's promise: a model too large for the board is a user's error, exit 2, on any backend."""
+    if backend != "sim":
+        _tools_or_skip(backend)
+        _tree_or_skip()
+    big = _padded_model(tmp_path / "big.tflite", 1_200_000)
+    proc = _hil("bench", "--backend", backend, "--model", str(big), "--limit", "1", "--quiet",
+                "--out", str(tmp_path / "runs"), cwd=tmp_path, timeout=300)
+    line = _one_error_line(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert "big.tflite does not fit nano33" in line and "flash" in line
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_model_too_big_for_the_board_or_the_memory_map_is_refused(tmp_path: Path) -> None:
     _tools_or_skip("qemu")
     _tree_or_skip()

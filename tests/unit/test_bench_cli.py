@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -188,3 +189,76 @@ def test_bench_path_does_not_import_tensorflow(module: str) -> None:
         pytest.skip("harness.devices.sim is not available")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_a_model_with_other_classes_is_told_about_person_index(tmp_path: Path) -> None:
+    """A 3-class model: the refusal names the option that fixes it, and the option works."""
+    from deploy_tiny_model import write_tiny_model
+
+    data = make_image_folder(tmp_path / "data", 3)
+    model = write_tiny_model(tmp_path / "three.tflite", classes=3)
+    base = ["bench", "--backend", "fake", "--model", str(model), "--data", str(data),
+            "--out", str(tmp_path / "runs"), "--quiet"]
+    line = _one_error_line(_hil(*base, cwd=tmp_path))
+    assert "first output has 3 values" in line and "--person-index N" in line
+    line = _one_error_line(_hil(*base, "--person-index", "3", cwd=tmp_path))
+    assert "--person-index 3 is outside its 3 outputs (0..2)" in line
+    proc = _hil(*base, "--person-index", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    manifest = json.loads((folder / "run.json").read_text())
+    assert manifest["settings"]["person_index"] == 2 and manifest["request"]["person_index"] == 2
+    table = read_results(folder)
+    assert table is not None
+    scores, outputs = table.column("score").to_pylist(), table.column("output_f").to_pylist()
+    assert scores == pytest.approx([out[2] for out in outputs])
+
+
+def test_person_index_picks_the_score_of_a_two_class_model(tmp_path: Path) -> None:
+    """A [person, no person] model: --person-index 0 makes output 0 the score."""
+    data = make_image_folder(tmp_path / "data", 3)
+    model = tiny_model(tmp_path)
+    proc = _hil("bench", "--backend", "fake", "--model", str(model), "--data", str(data),
+                "--out", str(tmp_path / "runs"), "--quiet", "--person-index", "0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    table = read_results(folder)
+    assert table is not None
+    scores, outputs = table.column("score").to_pylist(), table.column("output_f").to_pylist()
+    assert scores == pytest.approx([out[0] for out in outputs])
+
+
+def _complete_run(tmp_path: Path, *extra: str) -> tuple[Path, dict[str, object]]:
+    data = make_image_folder(tmp_path / "data", 6)
+    model = tiny_model(tmp_path)
+    proc = _hil("bench", "--backend", "fake", "--model", str(model), "--data", str(data),
+                "--out", str(tmp_path / "runs"), "--quiet", *extra, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    return folder, json.loads((folder / "run.json").read_text())
+
+
+def test_resume_of_a_complete_run_says_so_and_leaves_it_alone(tmp_path: Path) -> None:
+    folder, before = _complete_run(tmp_path)
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    time.sleep(1.1)  # a rewrite would move finished_utc by at least a second
+    proc = _hil("bench", "--resume", folder.name, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout == (f"hil bench: run {folder.name} is already complete (6 images, finished "
+                           f"{before['finished_utc']}); nothing to resume: {folder}\n")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == files
+
+
+@pytest.mark.parametrize(("first", "again", "kept"), [
+    ((), "5", "no --limit, every image"),
+    (("--limit", "4"), "2", "--limit 4"),
+])
+def test_resume_with_another_limit_is_refused(tmp_path: Path, first: tuple[str, ...], again: str,
+                                              kept: str) -> None:
+    folder, _ = _complete_run(tmp_path, *first)
+    proc = _hil("bench", "--resume", folder.name, "--out", str(tmp_path / "runs"), "--limit", again,
+                cwd=tmp_path)
+    line = _one_error_line(proc)
+    assert proc.returncode == 2
+    assert line == (f"hil bench: error: --limit {again} does not go with --resume: the run continues as "
+                    f"it was started ({kept}); start a new run to measure a different number of images")

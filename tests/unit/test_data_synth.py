@@ -6,9 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
+from harness.data import subgroups
+from harness.data.build import ImageOptions, Job, build
 from harness.data.dataset import Dataset
+from harness.data.manifest import MANIFEST_NAME
+from harness.data.smoke import build_smoke
 from harness.data.synth import build_synthetic, render
+from harness.errors import DataError
 
 
 def test_render_is_deterministic_and_seed_dependent() -> None:
@@ -61,3 +67,32 @@ def test_grayscale_build(tmp_path: Path) -> None:
         assert s.subgroups["grayscale_source"] is True
         rgb = s.load_rgb()
         assert rgb.shape == (16, 16, 3) and np.array_equal(rgb[..., 0], rgb[..., 1])
+
+
+def _broken_render(seed: int, index: int, size: int, grayscale: bool | None) -> object:
+    """A renderer that runs out of memory half way (what a huge --size did before it was checked)."""
+    if index == 3:
+        raise MemoryError("cannot allocate 30 GB")
+    return render(seed, index, size, grayscale)
+
+
+def test_a_failed_build_leaves_no_partial_manifest(tmp_path: Path) -> None:
+    jobs = [
+        Job(id=f"img{i}", split="train", label=None, source="test", license="cc0-1.0",
+            renderer=_broken_render, render_args=(0, i, 16, None))
+        for i in range(6)
+    ]
+    with pytest.raises(MemoryError):
+        build(tmp_path / "out", jobs, name="broken", synthetic=True, description="", parameters={},
+              source_hashes={}, subgroup_schema=subgroups.BASE_SCHEMA, opts=ImageOptions(size=16),
+              workers=1)
+    assert not list((tmp_path / "out").glob("*.partial")) and not (tmp_path / "out" / MANIFEST_NAME).exists()
+
+
+@pytest.mark.parametrize("size", [7, 1025, 100_000])
+def test_sizes_outside_the_range_are_refused_before_any_work(tmp_path: Path, size: int) -> None:
+    with pytest.raises(DataError, match=rf"size {size} out of range \(8\.\.1024\)"):
+        build_synthetic(tmp_path / "synth", 4, 0, size=size)
+    with pytest.raises(DataError, match=rf"size {size} out of range \(8\.\.1024\)"):
+        build_smoke(tmp_path / "smoke", size=size)
+    assert not (tmp_path / "synth").exists() and not (tmp_path / "smoke").exists()

@@ -194,3 +194,24 @@ def test_instruction_run_nightly_outputs_say_estimated(tmp_path: Path) -> None:
     lat = [ln for ln in om.splitlines() if ln.startswith("hil_latency_") and "{" in ln]
     assert lat and all('estimated="true"' in ln for ln in lat)
     _sections_with_a_time_say_estimated(res.html_path.read_text())
+
+
+def _documented(field: str) -> set[str]:
+    """The quoted values docs/results.md lists for a run.json field (before any remark)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{field} "))
+    return set(re.findall(r'"([a-z_]+)"', line.split("(")[0]))
+
+
+def test_docs_list_the_latency_sources_runs_write(tmp_path: Path) -> None:
+    """docs/results.md lists every latency_source a run writes, and not the old "instructions"."""
+    written: dict[str, str] = {}
+    for board_id, timers in (("nano33", list(TimerKind)), ("esp32cam", [TimerKind.INSTRUCTIONS])):
+        for timer in timers:
+            folder = _bench(tmp_path / f"{board_id}-{timer.name}", board_id, timer)
+            manifest = json.loads((folder / "run.json").read_text())
+            written[f"{board_id}/{timer.name}"] = manifest["latency_source"]
+    assert written["nano33/INSTRUCTIONS"] == "estimated"  # what QEMU runs write
+    documented = _documented("latency_source")
+    assert set(written.values()) <= documented, written
+    assert "instructions" not in documented  # no run writes it since the latency block exists

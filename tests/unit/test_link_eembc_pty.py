@@ -196,3 +196,45 @@ def test_runner_style_figures_from_rows() -> None:
     short = eembc_figures({**manifest, "settings": {"repeats": 1}}, columns)
     assert short is not None and not short.runner_valid and "too short" in short.note
     assert eembc_figures({"protocol": "v1"}, columns) is None
+
+
+def test_a_v1_hello_to_an_eembc_device_says_to_add_protocol_eembc(
+    served: tuple[str, EembcDevice], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``hil bench --port`` without ``--protocol eembc`` meets an EEMBC DUT: the line says so."""
+    from deploy_tiny_model import write_tiny_model
+
+    from harness.cli import main
+    from harness.link.session import Session
+
+    path, _device = served
+    port = open_port(path)
+    try:
+        with pytest.raises(LinkError) as info:
+            Session(port, timeout=0.2, retries=1).hello()
+    finally:
+        port.close()
+    assert "this looks like an EEMBC/MLPerf Tiny device" in str(info.value)
+    assert str(info.value).endswith("add --protocol eembc")
+    model = write_tiny_model(tmp_path / "tiny.tflite")
+    data = make_image_folder(tmp_path / "data", 1)
+    argv = ["bench", "--port", path, "--model", str(model), "--data", str(data),
+            "--out", str(tmp_path / "runs"), "--quiet"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hil bench: error: no VWW harness firmware answered")
+    assert err.rstrip().endswith("add --protocol eembc")
+
+
+def test_a_silent_port_is_not_taken_for_an_eembc_device() -> None:
+    master, _slave, path = open_pty()
+    port = open_port(path)
+    try:
+        with pytest.raises(LinkError) as info:
+            from harness.link.session import Session
+
+            Session(port, timeout=0.2, retries=1).hello()
+    finally:
+        port.close()
+        os.close(master)
+    assert "nothing was received" in str(info.value) and "EEMBC" not in str(info.value)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from harness.errors import ConfigError
-from harness.models.arrays import Arrays, stratified_fraction, stratified_split
+from harness.cli import main
+from harness.errors import ConfigError, DataError
+from harness.models.arrays import Arrays, load_splits, stratified_fraction, stratified_split
 from harness.models.mobilenet import ArchConfig
 from harness.models.sweep import SweepGrid, pareto_front
 from harness.models.training import TrainConfig, _images_seen, _oversample, class_weights
@@ -59,3 +63,53 @@ def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         SweepGrid(alphas=[0.25], resolutions=[96], colours=["cmyk"])
     assert len(SweepGrid([0.25, 0.5], [64, 96], ["rgb", "gray"]).archs()) == 8
+
+
+def _image_folder(root: Path, person: int, no_person: int) -> Path:
+    for name, n in (("person", person), ("non_person", no_person)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (20, 20), (40 * i, 90, 200)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("person,no_person", [(2, 1), (1, 1), (3, 2)])
+def test_train_on_too_few_images_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], person: int, no_person: int
+) -> None:
+    """A set without named splits needs three images of each class (train, val, test)."""
+    data = tmp_path / "set"
+    assert main(["data", "import", str(_image_folder(tmp_path / "src", person, no_person)),
+                 "--out", str(data), "--size", "32"]) == 0
+    capsys.readouterr()
+    argv = ["train", "--data", str(data), "--resolution", "32", "--blocks", "1", "--epochs", "1",
+            "--out", str(tmp_path / "model")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hil train: error:")
+    assert f"{person} person and {no_person} no-person image(s)" in err and "at least 3 of each class" in err
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_train_split_without_val_needs_two_of_each_class(tmp_path: Path) -> None:
+    data = tmp_path / "set"
+    assert main(["data", "synth", "--n", "3", "--size", "16", "--splits", "1", "--out", str(data)]) == 0
+    with pytest.raises(DataError, match="split 'train' has .* needs at least 2 of each class"):
+        load_splits(data, 16, 3)
+
+
+def test_convert_says_what_is_wrong_with_a_file_that_is_not_keras(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .tflite (already converted) or any other file: one line naming what it is, not "ValueError"."""
+    from deploy_tiny_model import write_tiny_model
+
+    kws = write_tiny_model(tmp_path / "kws.tflite")
+    assert main(["convert", str(kws)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kws.tflite is a TFLite model, already converted" in err
+    assert "hil bench --model" in err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    assert main(["convert", str(notes)]) == 2
+    assert "notes.txt is not a Keras model (.keras or .h5)" in capsys.readouterr().err

@@ -27,6 +27,21 @@ def test_report_on_missing_run_is_one_line(tmp_path: Path, capsys: pytest.Captur
     assert len(err) == 1 and err[0].startswith("hil report: error: no run folder at")
 
 
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("--target-fpr", "2", "--target-fpr must be a rate between 0 and 1 (exclusive), not 2"),
+    ("--target-fpr", "0", "--target-fpr must be a rate between 0 and 1 (exclusive), not 0"),
+    ("--target-fpr", "1", "--target-fpr must be a rate between 0 and 1 (exclusive), not 1"),
+    ("--gallery", "-1", "--gallery must be 0 (none) or more, not -1"),
+])
+def test_report_refuses_options_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             option: str, value: str, words: str) -> None:
+    run = write_run(tmp_path, SynthSpec(n=30, images=False))
+    assert main(["report", str(run), option, value]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hil report: error: {words}\n"
+    assert not (run / "report.html").exists()
+
+
 def test_compare_command_with_glob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for seed in (1, 2):
         write_run(tmp_path / "runs", SynthSpec(n=60, seed=seed, images=False))

@@ -13,7 +13,7 @@ import pytest
 from harness.bench.request import BenchRequest
 from harness.errors import ConfigError, DeviceError, ToolMissing
 from harness.report.ci_outputs import md
-from harness.report.matrix import load_matrix, resolved_model_name
+from harness.report.matrix import check_cells, load_matrix, resolved_model_name
 from harness.report.nightly import run_nightly
 from harness.report.synth import SynthSpec, write_run
 
@@ -184,6 +184,8 @@ def test_sample_matrices_parse() -> None:
     assert sim.out == root.parent / "reports" / "nightly-sim"
     emu = load_matrix(root / "emulators.toml")
     assert {c.backend for c in emu.cells} == {"qemu", "renode"}
+    for m in (sim, emu):
+        check_cells(m)  # every name in the shipped matrices is one the bench knows
 
 
 def test_existing_history_runs_do_not_count_as_tonight(matrix: Path, tmp_path: Path) -> None:
@@ -288,3 +290,41 @@ def test_a_cell_is_renamed_after_the_model_its_run_recorded(matrix: Path, tmp_pa
     res = run_nightly(matrix, tmp_path / "hist", runner=Renamed(), write_reports=False)
     assert res.outcomes[0].cell.name == "other-model @ nano33/sim"
     assert res.outcomes[0].cell.model is None  # what the runner was asked for is unchanged
+def test_history_only_keeps_junit_and_metrics(matrix: Path, tmp_path: Path) -> None:
+    """CI reads junit.xml and metrics.prom: a rebuild of the pages must not empty them."""
+    night = run_nightly(matrix, tmp_path / "h", runner=FakeBench(), write_reports=False)
+    junit, metrics = night.junit_path.read_text(), night.metrics_path.read_text()
+    assert 'tests="7"' in junit and "latency" in metrics
+    res = run_nightly(matrix, tmp_path / "h", dry_history=True,
+                      runner=lambda request: pytest.fail("no cell may run"))
+    assert res.junit_path.read_text() == junit and res.metrics_path.read_text() == metrics
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[matrix]\nmodels=['default']\nboards=['nano3']\nbackends=['sim']",
+     ["[matrix] boards: unknown board 'nano3' (known boards:", "nano33"]),
+    ("[matrix]\nmodels=['default']\nboards=['nano33']\nbackends=['simm']",
+     ["[matrix] backends: unknown backend 'simm' (known:", "sim"]),
+    ("[matrix]\nmodels=['mlperf-vww-69']\nboards=['nano33']\nbackends=['sim']",
+     ["[matrix] models: no model 'mlperf-vww-69' in the zoo", "mlperf-vww-96"]),
+    ("[[cell]]\nmodle='default'\nboard='nano33'\nbackend='sim'",
+     ["[[cell]] #1: unknown key modle (expected: backend, board, dataset, model)"]),
+    ("[matrix]\nmodel=['default']\nboards=['nano33']\nbackends=['sim']",
+     ["[matrix]: unknown key model (expected: backends, boards, exclude, models)"]),
+    ("[nigthly]\nlimit=3\n[[cell]]\nboard='nano33'\nbackend='sim'",
+     ["unknown key nigthly (expected: cell, matrix, nightly)"]),
+])
+def test_a_typo_in_a_matrix_is_a_configuration_error(
+    tmp_path: Path, text: str, words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 and one line naming the file, the key and what was expected; no cell runs."""
+    from harness.cli import main
+
+    p = tmp_path / "typo.toml"
+    p.write_text(text)
+    assert main(["nightly", "--matrix", str(p), "--out", str(tmp_path / "h"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"hil nightly: error: {p}")
+    for w in words:
+        assert w in err
+    assert not (tmp_path / "h" / "runs").exists() or not any((tmp_path / "h" / "runs").iterdir())

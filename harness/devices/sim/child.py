@@ -72,6 +72,15 @@ def open_pty() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
+def _announce(path: str, fit_refusal: str | None) -> None:
+    """The one ready line the host waits for: the pty, and why the model does not fit, if so."""
+    ready: dict[str, object] = {"port": path, "pid": os.getpid()}
+    if fit_refusal is not None:
+        ready["fit_refusal"] = fit_refusal
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="sim_child: %(message)s")
@@ -89,14 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             adapter = TflmEembcEngine(engine)
         except ValueError as exc:  # EEMBC has no way to say "no model": refuse to start instead
             log.error("%s", exc)
+            if engine.fit_refusal is not None:  # still tell the host why, in its own words
+                _announce(path, engine.fit_refusal)
             return 3
         device = EembcDevice(link, adapter, input_bytes=adapter.input_bytes, name=args.name,
                              clock=EstimateClock())
     else:
         max_payload = args.max_payload or (DEFAULT_MAX_PAYLOAD if args.baud else UNTHROTTLED_MAX_PAYLOAD)
         device = DeviceEnd(link, engine, max_payload=max_payload, credits=args.credits)
-    sys.stdout.write(json.dumps({"port": path, "pid": os.getpid()}) + "\n")
-    sys.stdout.flush()
+    _announce(path, engine.fit_refusal)
     threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
     device.serve()
     return 0

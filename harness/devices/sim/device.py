@@ -21,7 +21,7 @@ import numpy as np
 from harness.boards import Board
 from harness.devices.base import DeviceInfo, DeviceOptions, Inference, SessionDevice, register_backend
 from harness.devices.sim.process import SimChild
-from harness.errors import ConfigError, DeviceError, LinkError, ModelError
+from harness.errors import ConfigError, DeviceError, FitError, LinkError, ModelError
 from harness.link.messages import LayerTime, Log, Memory
 from harness.link.protocol import Protocol
 from harness.paths import zoo_dir
@@ -89,6 +89,9 @@ class SimDevice(SessionDevice):
             protocol=self.protocol.value,
         )
         port = self.child.start()
+        if self.child.fit_refusal is not None:
+            # the same error, and exit status, as the backends that refuse before building
+            raise FitError(self.child.fit_refusal)
         return port, self.baud
 
     def _stop(self) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness import __version__
 from harness.boards import Board, check_fit
-from harness.errors import HarnessError
+from harness.errors import FitError, HarnessError
 from harness.link.device_end import EngineError, EngineFacts, Invocation
 from harness.link.messages import (
     Capability,
@@ -89,8 +89,14 @@ class TflmEngine:
         self._profile: list[LayerTime] = []
         self._input_arrays: list[np.ndarray] = []
         status, text = 0, ""
+        #: why the board refused the model when it is too large for it (None otherwise); the
+        #: child announces it so that the host raises the same FitError as the other backends
+        self.fit_refusal: str | None = None
         try:
             self._load()
+        except FitError as exc:
+            status, text = int(ErrorCode.MODEL_ERROR), str(exc)
+            self.fit_refusal = text
         except HarnessError as exc:
             status, text = int(ErrorCode.MODEL_ERROR), str(exc)
         except Exception as exc:  # a model the schema reader chokes on is still the user's input
@@ -139,15 +145,15 @@ class TflmEngine:
         self.cycles_total = sum(layer.cycles for layer in self.layer_cycles)
         flash = check_fit(self.board, self.model_bytes, 0, 0)
         if not flash.flash_ok:
-            raise ModelError(f"does not fit {self.board.id}: {flash.reason()}")
+            raise FitError(f"{self.model_path.name} does not fit {self.board.id}: {flash.reason()}")
         self.arena_used = self._measure_arena(data)
         fit = check_fit(self.board, self.model_bytes, self.arena_used, self.input_bytes)
         if not fit.fits:
-            raise ModelError(f"does not fit {self.board.id}: {fit.reason()}")
+            raise FitError(f"{self.model_path.name} does not fit {self.board.id}: {fit.reason()}")
         self.arena_size, self._interp = self._smallest_working_arena(data, self.arena_used)
         fit = check_fit(self.board, self.model_bytes, self.arena_size, self.input_bytes)
         if not fit.fits:
-            raise ModelError(f"does not fit {self.board.id}: {fit.reason()}")
+            raise FitError(f"{self.model_path.name} does not fit {self.board.id}: {fit.reason()}")
 
     def _smallest_working_arena(self, data: bytes, used: int) -> tuple[int, Any]:
         """The arena a board would be built with: the reported use, grown until TFLM loads.

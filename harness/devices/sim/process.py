@@ -55,6 +55,9 @@ class SimChild:
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: str | None = None
+        #: the child's one line when the model is too large for the board (it still serves,
+        #: answering "not ready", as a board flashed with that model would)
+        self.fit_refusal: str | None = None
         self._stderr: IO[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -89,6 +92,7 @@ class SimChild:
             line = self._read_line(self.startup_timeout)
             hello = json.loads(line)
             self.port = str(hello["port"])
+            self.fit_refusal = hello.get("fit_refusal")
         except (ValueError, KeyError, TimeoutError) as exc:
             reason = self.death_reason() or f"no port announced ({exc})"
             self.stop()
