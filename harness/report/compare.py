@@ -224,8 +224,9 @@ def _latency_kind(f: RunFigures) -> str:
 def side_by_side(figs: list[RunFigures], *, short: bool = False) -> list[tuple[str, ...]]:
     """One row per run for the "Runs side by side" table (columns: ``SIDE_BY_SIDE``).
 
-    ``short`` puts one word in the latency column (the console's table, which lists
-    each full label once under it: see :func:`latency_notes`); the page shows the label.
+    ``short`` puts one word in the latency column, and the console and the page list
+    each full label once under the table (:func:`latency_notes`): a label can be a
+    sentence long, and in every row it pushed the table past the card and the console.
     """
     rows: list[tuple[str, ...]] = []
     for i, f in enumerate(figs):
@@ -303,7 +304,8 @@ def render_figures(figs: list[RunFigures], k: float = 3.0) -> str:
         body.append(section("Problems with the run folders",
                             *(tag("p", p, class_="problem") for p in problems)))
     warn = mixed_sources_warning(figs)
-    body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs)),
+    body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs, short=True)),
+                        *(note(line) for line in latency_notes(figs)),
                         note(warn, "warn") if warn else Safe("")))
 
     pts = [(f.pct["p50"], f.accuracy.value) for f in figs]
