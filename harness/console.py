@@ -384,18 +384,84 @@ def print_rows(
 
     Cells fold rather than crop on a narrow terminal: a figure cut short loses its unit.
     """
-    rows = [list(r) for r in rows]
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
     con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
     if not con.is_terminal:
-        con.file.write(plain_rows(columns, rows, title=title))
+        con.file.write(plain_rows(columns, cells, title=title))
         con.file.flush()
         return
-    t = Table(title=title, header_style="bold", title_justify="left")
+    t = _rows_table(columns, cells, title, compact=False)
+    widths = fit_widths(columns, cells, con.width, _overhead(t))
+    if widths is None:  # too wide for the boxed table: drop the borders, one space apart
+        t = _rows_table(columns, cells, title, compact=True)
+        widths = fit_widths(columns, cells, con.width, _overhead(t))
+    if widths is not None:
+        for col, w in zip(t.columns, widths, strict=True):
+            col.width = w
+    con.print(t)
+
+
+def _rows_table(columns: Sequence[str], cells: list[list[str]], title: str | None,
+                compact: bool) -> Table:
+    from rich import box
+
+    t = (Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD,
+               show_edge=False, padding=0, pad_edge=False)
+         if compact else Table(title=title, header_style="bold", title_justify="left"))
     for name in columns:
         t.add_column(name, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    con.print(t)
+    for row in cells:
+        t.add_row(*row)
+    return t
+
+
+def _overhead(t: Table) -> int:
+    """Characters a table's borders and padding take on a line, beside its cells."""
+    return t._extra_width + sum(t._get_padding_width(i) for i in range(len(t.columns)))
+
+
+#: a word longer than this (a run id, a hash, a path) may be folded; shorter ones never are
+FOLDABLE = 14
+
+
+def _words(text: str) -> list[str]:
+    return text.split() or [""]
+
+
+def fit_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int,
+               overhead: int) -> list[int] | None:
+    """Column widths (content only) that fit ``width`` with no number or word folded, or
+    None when even that is too wide.
+
+    rich shrinks the widest columns first and folds whatever no longer fits, which on a
+    120-column console split "333,288" into "333,28" and "8". Here every column gets at
+    least its longest word (a run id may fold at :data:`FOLDABLE` characters), then the
+    room left goes first to the columns of figures, so that a confidence interval stays
+    on one line, and then to the rest.
+    """
+    table = [list(columns), *(list(r) for r in rows)]
+    n = len(columns)
+    least = [max(min(len(w), FOLDABLE) for r in table if i < len(r) for w in _words(r[i])) for i in range(n)]
+    most = [max(len(r[i]) for r in table if i < len(r)) for i in range(n)]
+    room = width - overhead
+    if sum(most) <= room:
+        return most
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    figures = [all(_is_figure(r[i]) for r in rows if i < len(r) and r[i]) for i in range(n)]
+    for first in (True, False):
+        for i in range(n):
+            if figures[i] == first:
+                add = min(most[i] - widths[i], room - sum(widths))
+                widths[i] += max(0, add)
+    return widths
+
+
+def _is_figure(text: str) -> bool:
+    """A cell of digits and separators, perhaps with a unit (``333,288``, ``0.88 [0.79, 0.94]``)."""
+    letters = [w for w in text.split() if any(c.isalpha() for c in w)]
+    return any(c.isdigit() for c in text) and all(w in ("ms", "B", "KiB", "%") for w in letters)
 
 
 def print_lines(
