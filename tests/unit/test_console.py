@@ -358,3 +358,45 @@ def test_a_wide_table_on_a_120_column_terminal_splits_no_number(width: int) -> N
             for token in value.split():
                 assert token in words, f"{token!r} is split in:\n{shown}"
     assert "vww_96_025" in words and "board/backend" in words
+
+
+PIPED_WORK = """
+import time
+from harness import console
+console.configure(quiet={quiet})
+with console.status("compiling TFLM for qemu") as st:
+    time.sleep(1.0)
+    st.update("linking")
+    time.sleep(0.6)
+with console.progress("train scratch", 4, unit="batch") as bar:
+    bar.advance(2, loss="0.693")
+    with console.status("saving the model"):
+        time.sleep(0.8)
+with console.status("a step shorter than the interval"):
+    pass
+"""
+
+
+def _piped(quiet: bool) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", PIPED_WORK.format(quiet=quiet)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "HIL_PROGRESS_EVERY": "0.25"},
+                          check=True)  # fmt: skip
+
+
+def test_long_work_in_a_pipe_writes_a_line_every_few_seconds() -> None:
+    """Minutes of a firmware build or a training epoch are not minutes of nothing in a pipe."""
+    proc = _piped(quiet=False)
+    lines = proc.stderr.splitlines()
+    assert proc.stdout == "" and ESC not in proc.stderr
+    build = [ln for ln in lines if ln.startswith("hil: compiling TFLM for qemu")]
+    assert len(build) >= 4, proc.stderr  # one every 0.25 s over 1.6 s
+    assert "(still running, " in build[0] and any(": linking... (still running" in ln for ln in build)
+    nested = [ln for ln in lines if "saving the model" in ln]
+    assert nested and all(ln.startswith("hil: train scratch: 2/4 batch") and " | saving the model..."
+                          in ln for ln in nested), proc.stderr  # one line names both, inner last
+    assert not any("shorter than the interval" in ln for ln in lines)
+    assert all(ln.startswith("hil: ") for ln in lines), proc.stderr
+
+
+def test_quiet_work_in_a_pipe_writes_nothing() -> None:
+    assert _piped(quiet=True).stderr == ""
