@@ -5,7 +5,10 @@ rule holds everywhere: on a terminal the user gets rich's live bars (with the ra
 matter for the job: images per second, accuracy, errors, mismatches, resends), tables and
 a red error line; when the output is not a terminal, when ``CI`` is set, or with
 ``--quiet``, the output is plain text with no bars, no colour and no control codes, so CI
-logs and pipes stay readable and diffable.
+logs and pipes stay readable and diffable. Plain output is not silent output, though: a
+bar or status line that lasts longer than a few seconds writes one line to stderr every
+few seconds (``HIL_PROGRESS_EVERY`` seconds, default 5) saying what it is doing and how far
+it got, so a pipe never shows minutes of nothing; ``--quiet`` silences that too.
 
 The CLI calls :func:`configure` once with the global settings (``--quiet``, ``-v``);
 library code then asks for a bar with :func:`progress` and never decides for itself.
@@ -16,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TextIO
@@ -85,6 +89,75 @@ def make_console(stream: TextIO | None = None) -> Console:
 
 
 # --- progress ------------------------------------------------------------------------
+
+#: seconds between two progress lines in plain output (and before the first one)
+DEFAULT_EVERY_S = 5.0
+
+
+def progress_every() -> float:
+    """Seconds between progress lines in plain output: ``HIL_PROGRESS_EVERY``, default 5."""
+    try:
+        every = float(os.environ.get("HIL_PROGRESS_EVERY", DEFAULT_EVERY_S))
+    except ValueError:
+        return DEFAULT_EVERY_S
+    return every if every > 0 else DEFAULT_EVERY_S
+
+
+class Heartbeat:
+    """A line on stderr every few seconds while plain-output work goes on.
+
+    A pipe or a CI log has no live bar, and a step that takes minutes (compiling TFLM,
+    training an epoch) otherwise shows nothing at all; each line says what is running and
+    how far it got. Nothing is written for work shorter than the interval, so quick
+    commands stay as quiet in a pipe as before.
+    """
+
+    def __init__(self, line: Callable[[], str], every: float | None = None) -> None:
+        self._line = line
+        self._every = every if every is not None else progress_every()
+        self._stop = threading.Event()
+        with _beating_lock:
+            _beating.append(self)
+        self._thread = threading.Thread(target=self._run, name="hil-progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            with _beating_lock:
+                if not _beating or _beating[-1] is not self:
+                    continue  # work nested inside this one speaks for both
+                text = " | ".join(h._line() for h in _beating)
+            try:
+                sys.stderr.write(f"hil: {text}\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):  # a closed pipe: nobody is reading any more
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        with _beating_lock:
+            if self in _beating:
+                _beating.remove(self)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+
+#: the heartbeats running now, outermost first (a build inside a nightly cell, a training
+#: stage inside train-compare): only the innermost writes, one line naming them all
+_beating: list[Heartbeat] = []
+_beating_lock = threading.Lock()
+
+
+def _plain_heartbeat(drawing: bool, line: Callable[[], str]) -> Heartbeat | None:
+    """A heartbeat where nothing is drawn and the user did not ask for quiet."""
+    if drawing or _settings.quiet:
+        return None
+    return Heartbeat(line)
+
+
+def _elapsed(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
 
 
 class RateColumn(ProgressColumn):
@@ -158,7 +231,8 @@ def _shared_display(enabled: bool | None, console: Console | None) -> tuple[Prog
 
 
 class Bar:
-    """One progress bar; draws nothing in plain or quiet mode but still counts.
+    """One progress bar; in plain mode a line every few seconds instead (:class:`Heartbeat`),
+    in quiet mode nothing, but it always counts.
 
     Use as a context manager, or call :meth:`close` on every path (the bench closes it
     before writing the interrupted manifest).
@@ -187,6 +261,19 @@ class Bar:
         if self._progress is not None:
             self._task = self._progress.add_task(description, total=total, completed=completed, unit=unit,
                                                  stats={})
+        self._heartbeat = _plain_heartbeat(self._progress is not None, self.progress_line)
+
+    def progress_line(self) -> str:
+        """Where the work is, for plain output: ``train stage1: 40/120 batch (8.1 batch/s), 35 s``."""
+        elapsed = time.monotonic() - self._t0
+        done = self.completed - self._start_count
+        count = f"{self.completed}/{self.total}" if self.total else f"{self.completed}"
+        rate = ""
+        if elapsed > 0 and done:
+            per_s = done / elapsed
+            rate = f" ({per_s:.1f} {self.unit}/s)" if per_s >= 1 else f" ({1 / per_s:.1f} s/{self.unit})"
+        extra = "".join(f", {k} {v}" for k, v in self.stats.items())
+        return f"{self.description}: {count} {self.unit}{rate}, {_elapsed(elapsed)}{extra}"
 
     @property
     def drawing(self) -> bool:
@@ -215,6 +302,9 @@ class Bar:
     def close(self) -> None:
         """Stop drawing (idempotent) and log one line with the count and rate."""
         global _live
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if self._progress is not None:
             if self._owner:
                 self._progress.stop()
@@ -270,9 +360,9 @@ class Status:
 
     It draws into the same live display as the bars, so a build started inside a
     nightly's bar is a second line of that display rather than a second live display,
-    which rich refuses. In plain or quiet mode it draws nothing and logs its start and
-    its outcome with the time taken (``-v`` shows them), so CI logs keep one line per
-    error and nothing else.
+    which rich refuses. In plain mode it draws nothing, writes a line every few seconds
+    while it lasts (:class:`Heartbeat`), and logs its start and its outcome with the time
+    taken (``-v`` shows them); ``--quiet`` leaves only the log.
     """
 
     def __init__(self, message: str, *, console: Console | None = None, enabled: bool | None = None) -> None:
@@ -286,6 +376,12 @@ class Status:
         self._progress, self._owner = _shared_display(enabled, console)
         if self._progress is not None:
             self._task = self._progress.add_task(f"{message}...", total=None, status=True, stats={})
+        self._heartbeat = _plain_heartbeat(self._progress is not None, self.progress_line)
+
+    def progress_line(self) -> str:
+        """What is running, for plain output: ``building ...: linking... (still running, 40 s)``."""
+        step = f": {self.step}" if self.step else ""
+        return f"{self.message}{step}... (still running, {_elapsed(self.elapsed)})"
 
     @property
     def drawing(self) -> bool:
@@ -310,6 +406,9 @@ class Status:
             return
         self._closed = True
         self.ok = ok
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         at = f" at {self.step}" if self.step and not ok else ""
         outcome = f"{'done' if ok else 'failed'}{at} in {self.elapsed:.1f} s"
         if self._progress is not None and self._task is not None:
@@ -384,18 +483,84 @@ def print_rows(
 
     Cells fold rather than crop on a narrow terminal: a figure cut short loses its unit.
     """
-    rows = [list(r) for r in rows]
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
     con = console if console is not None else make_console(stream if stream is not None else sys.stdout)
     if not con.is_terminal:
-        con.file.write(plain_rows(columns, rows, title=title))
+        con.file.write(plain_rows(columns, cells, title=title))
         con.file.flush()
         return
-    t = Table(title=title, header_style="bold", title_justify="left")
+    t = _rows_table(columns, cells, title, compact=False)
+    widths = fit_widths(columns, cells, con.width, _overhead(t))
+    if widths is None:  # too wide for the boxed table: drop the borders, one space apart
+        t = _rows_table(columns, cells, title, compact=True)
+        widths = fit_widths(columns, cells, con.width, _overhead(t))
+    if widths is not None:
+        for col, w in zip(t.columns, widths, strict=True):
+            col.width = w
+    con.print(t)
+
+
+def _rows_table(columns: Sequence[str], cells: list[list[str]], title: str | None,
+                compact: bool) -> Table:
+    from rich import box
+
+    t = (Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD,
+               show_edge=False, padding=0, pad_edge=False)
+         if compact else Table(title=title, header_style="bold", title_justify="left"))
     for name in columns:
         t.add_column(name, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    con.print(t)
+    for row in cells:
+        t.add_row(*row)
+    return t
+
+
+def _overhead(t: Table) -> int:
+    """Characters a table's borders and padding take on a line, beside its cells."""
+    return t._extra_width + sum(t._get_padding_width(i) for i in range(len(t.columns)))
+
+
+#: a word longer than this (a run id, a hash, a path) may be folded; shorter ones never are
+FOLDABLE = 14
+
+
+def _words(text: str) -> list[str]:
+    return text.split() or [""]
+
+
+def fit_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int,
+               overhead: int) -> list[int] | None:
+    """Column widths (content only) that fit ``width`` with no number or word folded, or
+    None when even that is too wide.
+
+    rich shrinks the widest columns first and folds whatever no longer fits, which on a
+    120-column console split "333,288" into "333,28" and "8". Here every column gets at
+    least its longest word (a run id may fold at :data:`FOLDABLE` characters), then the
+    room left goes first to the columns of figures, so that a confidence interval stays
+    on one line, and then to the rest.
+    """
+    table = [list(columns), *(list(r) for r in rows)]
+    n = len(columns)
+    least = [max(min(len(w), FOLDABLE) for r in table if i < len(r) for w in _words(r[i])) for i in range(n)]
+    most = [max(len(r[i]) for r in table if i < len(r)) for i in range(n)]
+    room = width - overhead
+    if sum(most) <= room:
+        return most
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    figures = [all(_is_figure(r[i]) for r in rows if i < len(r) and r[i]) for i in range(n)]
+    for first in (True, False):
+        for i in range(n):
+            if figures[i] == first:
+                add = min(most[i] - widths[i], room - sum(widths))
+                widths[i] += max(0, add)
+    return widths
+
+
+def _is_figure(text: str) -> bool:
+    """A cell of digits and separators, perhaps with a unit (``333,288``, ``0.88 [0.79, 0.94]``)."""
+    letters = [w for w in text.split() if any(c.isalpha() for c in w)]
+    return any(c.isdigit() for c in text) and all(w in ("ms", "B", "KiB", "%") for w in letters)
 
 
 def print_lines(

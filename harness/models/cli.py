@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import console
 from harness.errors import ConfigError
 from harness.models.default import DEFAULT_MODEL_HELP
 
@@ -27,10 +26,9 @@ log = logging.getLogger(__name__)
 
 def _quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ banners and Keras' notices out of the user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", module="keras")
-    warnings.filterwarnings("ignore", module="tensorflow")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices per sweep point
+    from harness.models.tf_noise import quiet_tensorflow
+
+    quiet_tensorflow()
 
 
 def _floats(text: str) -> list[float]:
@@ -124,12 +122,15 @@ def _verbosity() -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from harness.models.arrays import load_splits
-    from harness.models.training import train
-
     arch = _arch_from_args(args)
     cfg = _train_config(args, arch)
-    splits = load_splits(Path(args.data), arch.resolution, arch.channels, seed=args.seed)
+    with console.status(f"loading TensorFlow and {Path(args.data).name}"):
+        import keras  # noqa: F401  (seconds to import: part of what this line waits for)
+
+        from harness.models.arrays import load_splits
+        from harness.models.training import train
+
+        splits = load_splits(Path(args.data), arch.resolution, arch.channels, seed=args.seed)
     out = Path(args.out)
     result = train(cfg, splits, out, verbose=_verbosity())
     test = f", test {result.test_accuracy:.3f}" if result.test_accuracy is not None else ""
@@ -147,10 +148,11 @@ def _convert(
     from harness.models.arrays import load_splits
     from harness.models.convert import convert_folder
 
-    splits = load_splits(data, arch.resolution, arch.channels, seed=seed)
-    rep = splits.train
-    report = convert_folder(folder, rep, splits.val, out=out, check_images=check, qat_epochs=qat,
-                            train=splits.train)  # fmt: skip
+    with console.status(f"converting {folder.name} to int8 and checking it in TFLM"):
+        splits = load_splits(data, arch.resolution, arch.channels, seed=seed)
+        rep = splits.train
+        report = convert_folder(folder, rep, splits.val, out=out, check_images=check, qat_epochs=qat,
+                                train=splits.train)  # fmt: skip
     line = f"int8 model {report.tflite}: {report.size_bytes:,} B, converted in {report.seconds:.1f} s"
     print(line)
     print(f"TFLM vs LiteRT reference kernels: {report.tflm_identical}/{report.tflm_checked_images} "

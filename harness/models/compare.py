@@ -14,6 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness import console
 from harness.errors import ConfigError
 from harness.models.arrays import load_splits
 from harness.models.training import TrainConfig, train
@@ -37,13 +38,26 @@ class CompareRow:
 
 def compare_training(cfg: TrainConfig, data: Path, fractions: list[float], out: Path) -> list[CompareRow]:
     """Train scratch and transfer at each fraction; write ``compare.json`` and ``compare.md``."""
-    from harness.stats import wilson
-
     if not cfg.backbone:
         raise ConfigError("the comparison needs a backbone for its transfer-learning runs")
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ConfigError(f"fractions must be in (0, 1], got {fractions}")
+    with console.progress("train-compare", 2 * len(fractions), unit="run") as bar:
+        rows = _train_all(cfg, data, fractions, out, bar)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps([asdict(r) for r in rows], indent=2), "utf-8")
+    (out / "compare.md").write_text(format_comparison(rows) + "\n", "utf-8")
+    return rows
+
+
+def _train_all(cfg: TrainConfig, data: Path, fractions: list[float], out: Path,
+               bar: console.Bar) -> list[CompareRow]:
+    """Every (fraction, scratch/transfer) run, counted on ``bar`` (minutes each: the bar, or
+    in a pipe its progress lines, is all that shows the command is working)."""
+    from harness.stats import wilson
+
     arch = cfg.arch
+    bar.set_stats(now="reading the data set")
     splits = load_splits(data, arch.resolution, arch.channels, seed=cfg.seed)
     held = splits.test if splits.test is not None else splits.val
     held_name = "test" if splits.test is not None else "val"
@@ -57,6 +71,7 @@ def compare_training(cfg: TrainConfig, data: Path, fractions: list[float], out: 
         }
         for mode, run_cfg in runs.items():
             folder = out / f"{mode}-{fraction:g}"
+            bar.set_stats(now=f"{mode} at {fraction:g}")
             result = train(run_cfg, splits, folder)
             from harness.models.training import accuracy
 
@@ -67,9 +82,7 @@ def compare_training(cfg: TrainConfig, data: Path, fractions: list[float], out: 
                                    round(result.wall_s, 2), result.images_seen, acc, p.low,
                                    p.high, held_name, len(held)))  # fmt: skip
             log.info("%s at %g: %.3f in %.1f s", mode, fraction, acc, result.wall_s)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps([asdict(r) for r in rows], indent=2), "utf-8")
-    (out / "compare.md").write_text(format_comparison(rows) + "\n", "utf-8")
+            bar.advance(1, last=f"{mode} at {fraction:g}: {acc:.3f}")
     return rows
 
 

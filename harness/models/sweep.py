@@ -20,6 +20,7 @@ from harness import console
 from harness.boards import list_boards
 from harness.errors import ConfigError, HarnessError
 from harness.models.mobilenet import ArchConfig
+from harness.plot_fit import fit_text
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,15 @@ def pareto_front(pairs: list[tuple[float, float]]) -> list[int]:
 
 
 def plot_pareto(points: list[SweepPoint], path: Path) -> None:
+    """Write :func:`pareto_figure` to ``path`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = pareto_figure(points)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pareto_figure(points: list[SweepPoint]) -> Any:
     """Latency (cost model) against int8 accuracy per board; marker area is the arena."""
     import matplotlib
 
@@ -185,8 +195,7 @@ def plot_pareto(points: list[SweepPoint], path: Path) -> None:
         ax.set_title(f"{board}: green fits, red does not; area ~ arena")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fit_text(fig)  # tight_layout leaves point labels at the right edge cut off
 
 
 def format_sweep(points: list[SweepPoint]) -> str:

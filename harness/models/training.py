@@ -251,8 +251,9 @@ def _fit(
             )
         )
     with console.progress(f"train {stage}", None, unit="batch") as bar:
-        if bar.drawing:  # our bar replaces Keras's own
-            callbacks.append(_ProgressBar.make(bar, epochs))
+        # our bar replaces Keras's own; in a pipe it counts for the progress lines
+        callbacks.append(_ProgressBar.make(bar, epochs))
+        if bar.drawing:
             verbose = 0
         model.fit(
             train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,

@@ -263,8 +263,9 @@ def _resolution(p50_ms: float) -> float:
 def side_by_side(figs: list[RunFigures], *, short: bool = False) -> list[tuple[str, ...]]:
     """One row per run for the "Runs side by side" table (columns: ``SIDE_BY_SIDE``).
 
-    ``short`` puts one word in the latency column (the console's table, which lists
-    each full label once under it: see :func:`latency_notes`); the page shows the label.
+    ``short`` puts one word in the latency column, and the console and the page list
+    each full label once under the table (:func:`latency_notes`): a label can be a
+    sentence long, and in every row it pushed the table past the card and the console.
     """
     rows: list[tuple[str, ...]] = []
     for i, f in enumerate(figs):
@@ -414,7 +415,8 @@ def render_figures(figs: list[RunFigures], k: float = 3.0) -> str:
                             *(tag("p", p, class_="problem") for p in problems)))
     warns = [w for w in (different_data_warning(figs), mixed_sources_warning(figs),
                          unfinished_note(figs)) if w]
-    body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs)),
+    body.append(section("Runs side by side", table(SIDE_BY_SIDE, side_by_side(figs, short=True)),
+                        *(note(line) for line in latency_notes(figs)),
                         *(note(w, "warn") for w in warns)))
 
     groups = pareto_groups(figs)

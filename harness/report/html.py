@@ -18,6 +18,7 @@ import base64
 import hashlib
 import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -75,14 +76,37 @@ def fmt_ci(value: float, low: float, high: float, digits: int = 3) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+#: unit words that may follow a figure ("451.17 ms", "333,288 B", "24.96 M instr")
+_UNITS = re.compile(r"\b(ms|us|s|B|KiB|MiB|kB|M instr|instr)\b|\u00b5s")
+
+
+def is_figure(value: Any) -> bool:
+    """Whether a cell holds a figure (digits, separators, a unit) rather than words.
+
+    A figure may break only at its spaces, never inside a number: a reader who sees
+    "333,28" on one line and "8" on the next reads the wrong figure.
+    """
+    text = _UNITS.sub("", str(value))
+    return any(c.isdigit() for c in text) and not any(c.isalpha() for c in text)
+
+
+def cell(value: Any) -> Safe:
+    """One ``<td>``: a figure never breaks inside a number (see :func:`is_figure`), a
+    long token (a run id, a hash, a path) may break anywhere, and words wrap at spaces."""
+    if is_figure(value):
+        return tag("td", value, class_="num")
+    long_token = any(len(w) > 14 for w in str(value).split())
+    return tag("td", value, class_="long" if long_token else None)
+
+
 def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], class_: str | None = None) -> Safe:
     head = tag("tr", *(tag("th", h) for h in header))
-    body = join(tag("tr", *(tag("td", c) for c in r)) for r in rows)
+    body = join(tag("tr", *(cell(c) for c in r)) for r in rows)
     return tag("table", tag("thead", head), tag("tbody", body), class_=class_)
 
 
 def kv_table(pairs: Iterable[tuple[Any, Any]]) -> Safe:
-    return tag("table", tag("tbody", join(tag("tr", tag("th", k), tag("td", v))
+    return tag("table", tag("tbody", join(tag("tr", tag("th", k), cell(v))
                                           for k, v in pairs)), class_="kv")
 
 
@@ -118,10 +142,16 @@ section{background:#fff;border:1px solid var(--line);border-radius:6px;padding:1
 margin:14px 0}
 h2{font-size:16px;margin:0 0 10px}
 h3{font-size:14px;margin:14px 0 6px}
-table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
-th,td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums;
+max-width:100%}
+th,td{border-bottom:1px solid var(--line);padding:4px 7px;text-align:left;vertical-align:top;
+overflow-wrap:break-word}
 thead th{background:#eef0f4}
-table.kv th{font-weight:500;color:var(--muted);white-space:nowrap}
+table.kv th{font-weight:500;color:var(--muted);width:16em;max-width:40%}
+.grid>*{max-width:100%}
+td.num{overflow-wrap:normal}td.long{overflow-wrap:anywhere;min-width:4em}
+@media (max-width:900px){main{padding:6px 6px 20px}section{padding:8px 8px}
+th,td{padding:3px 3px}table{font-size:11px}}
 .grid{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 img.plot{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4px;background:#fff}
 .problem{background:#fdecea;border-left:4px solid var(--bad);padding:6px 10px;margin:4px 0}
@@ -129,12 +159,12 @@ img.plot{max-width:100%;height:auto;border:1px solid var(--line);border-radius:4
 .ok{color:var(--good);font-weight:600}.bad{color:var(--bad);font-weight:600}
 .note{color:var(--muted)}
 .gallery{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:0;width:132px;font-size:11px;color:var(--muted);overflow-wrap:anywhere}
+figure{margin:0;width:132px;font-size:11px;color:var(--muted);overflow-wrap:break-word}
 figure img{width:128px;height:128px;object-fit:contain;image-rendering:pixelated;
 border:1px solid var(--line);background:#222}
 .missing{width:128px;height:128px;display:flex;align-items:center;justify-content:center;
 border:1px dashed var(--bad);color:var(--bad);text-align:center;padding:6px}
-code{font-size:12px;overflow-wrap:anywhere}
+code{font-size:12px;overflow-wrap:break-word}
 """
 
 CHECK_SCRIPT = """

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.plot_fit import fit_text
 from harness.report.html import data_uri
 from harness.stats import Confusion, Curves
 
@@ -58,6 +59,8 @@ def figure(width: float = 5.0, height: float = 3.4, left: float = 0.75) -> Itera
 
 
 def to_uri(fig: Any) -> str:
+    """The figure as an SVG data URI, after every text has been fitted inside it."""
+    fit_text(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     return data_uri(buf.getvalue(), "image/svg+xml")
@@ -281,14 +284,30 @@ def pareto(points: Sequence[ParetoPoint], front: set[int]) -> str:
         if fr:
             ax.step([p.latency_ms for p in fr], [p.accuracy for p in fr], where="post",
                     color=GREY, ls="--", lw=1, label="Pareto front")
-        for p in points:
-            ax.annotate(short(p.label, 28), (p.latency_ms, p.accuracy), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
+        for (lat, acc), label in _labels_per_point(points).items():
+            ax.annotate(label, (lat, acc), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.set_xlabel("p50 latency, ms (lower is better)")
         ax.set_ylabel("accuracy, 95 % CI")
         ax.set_title("Latency vs accuracy")
         ax.legend(fontsize=7, loc="best")
         return to_uri(fig)
+
+
+def _labels_per_point(points: Sequence[ParetoPoint]) -> dict[tuple[float, float], str]:
+    """One label per position: runs with the same figures (repeats of one model) share it
+    (``#1, #3 vww_96_025``) instead of being printed over each other."""
+    at: dict[tuple[float, float], list[str]] = {}
+    for p in points:
+        at.setdefault((p.latency_ms, p.accuracy), []).append(p.label)
+    out = {}
+    for pos, labels in at.items():
+        tags = [lb.split(" ", 1) for lb in labels]
+        names = {t[1] if len(t) > 1 else "" for t in tags}
+        if len(labels) > 1 and len(names) == 1 and all(t[0].startswith("#") for t in tags):
+            out[pos] = short(f"{', '.join(t[0] for t in tags)} {names.pop()}", 40)
+        else:
+            out[pos] = "\n".join(short(lb, 28) for lb in labels)
+    return out
 
 
 @dataclass(frozen=True)

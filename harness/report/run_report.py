@@ -107,10 +107,11 @@ def _summary(run: Run) -> Safe:
                      float(m.get("accuracy_ci_low") or math.nan),
                      float(m.get("accuracy_ci_high") or math.nan))))
     lat = _latency_ms(run)
+    kind = _latency_kind(run)
     if len(lat):
-        rows.append((f"latency p50 ({_run_label(run)})", f"{np.median(lat):.2f} ms"))
+        rows.append((f"latency p50 ({kind})", f"{np.median(lat):.2f} ms"))
     elif m.get("latency_us_p50") is not None and shows_time(run.manifest):
-        rows.append((f"latency p50 ({_run_label(run)}, run.json)",
+        rows.append((f"latency p50 ({kind}, run.json)",
                      f"{float(m['latency_us_p50']) / 1000:.2f} ms"))
     if m.get("instructions_p50") is not None:
         rows.append(("instructions per inference p50 (QEMU -icount, counted)",
@@ -119,7 +120,17 @@ def _summary(run: Run) -> Safe:
         hm = run.columns["host_match"]
         rows.append(("host-vs-device mismatches", fmt(int(sum(1 for v in hm if v is False
                                                                or v is np.False_)))))
-    return section("Summary", kv_table(rows), id_="summary")
+    latency_note = (note(f"Latency ({kind}): {_run_label(run)}.")
+                    if len(lat) or m.get("latency_us_p50") is not None else Safe(""))
+    return section("Summary", kv_table(rows), latency_note, id_="summary")
+
+
+def _latency_kind(run: Run) -> str:
+    """One word for the Summary's latency label (measured, estimated, counted); the full
+    source, which can be a sentence long, goes in a note under the table so the label stays
+    short enough for the values beside it to stay on screen."""
+    kind = str(basis_of(run.manifest).get("kind") or "unknown")
+    return kind if kind in ("measured", "estimated", "counted") else "source unknown"
 
 
 def _latency_ms(run: Run) -> np.ndarray:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +152,38 @@ def test_bad_models_are_one_line(tmp_path: Path) -> None:
                           tmp_path / "tile.tflite")  # fmt: skip
     with pytest.raises(ModelError, match="TFLM lacks: TILE"):
         analyze(tile, arena=False)
+
+
+TF_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "port.cc:")
+
+
+@pytest.mark.slow
+def test_tensorflow_noise_is_dropped_and_errors_pass(tmp_path: Path) -> None:
+    """A real TensorFlow import in a pipe: its absl/oneDNN lines go, other stderr stays."""
+    code = ("import logging, os\n"
+            "from harness.models.tf_noise import quiet_tensorflow\n"
+            "quiet_tensorflow()\n"
+            "import tensorflow as tf\n"
+            "tf.keras.Sequential([tf.keras.layers.Input((4,)), tf.keras.layers.Dense(1)])\n"
+            "os.write(2, b'E0000 00:00:1.5   7 x.cc:1] a real TensorFlow error\\n')\n"
+            "logging.getLogger('harness').warning('our own warning')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)  # fmt: skip
+    assert not any(n in proc.stderr for n in TF_NOISE), proc.stderr
+    assert "a real TensorFlow error" in proc.stderr and "our own warning" in proc.stderr
+
+
+@pytest.mark.slow
+def test_training_in_a_pipe_shows_progress_and_no_tensorflow_noise(tiny_data: Path,
+                                                                   tmp_path: Path) -> None:
+    """``hil train`` with its output piped (as in CI): progress lines, none of TF's log."""
+    argv = [sys.executable, "-m", "harness.cli", "train", "--data", str(tiny_data), "--out",
+            str(tmp_path / "m"), "--resolution", "32", "--blocks", "1", "--epochs", "1"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "HIL_PROGRESS_EVERY": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not any(n in proc.stderr for n in TF_NOISE), proc.stderr
+    progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("hil: ")]
+    assert any(ln.startswith("hil: loading TensorFlow and synth") for ln in progress), proc.stderr
+    assert any(ln.startswith("hil: train scratch: ") for ln in progress), proc.stderr
+    assert "trained scratch model" in proc.stdout

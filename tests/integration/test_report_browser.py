@@ -6,10 +6,16 @@ images it has and which failed to decode or lay out; ``--dump-dom`` returns the 
 after the load event, and ``--enable-logging=stderr`` prints every console message
 (errors, CSP violations, blocked requests) as a ``CONSOLE`` line. Two deliberately
 broken pages check that both detectors do detect.
+
+Every page the project writes (run report with its gallery, comparison, nightly) is
+also laid out by Chromium through playwright at 1280 and 800 px (page_layout.py): no
+element may lie outside the page width or its card, and no cell may be cut off.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -19,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from page_layout import WIDTHS, overflows
 
-from harness.report.html import img, page, section
+from harness.report.html import Safe, img, page, section, table
 from harness.report.synth import SynthSpec, write_run
 from harness.skip_groups import CHROMIUM as CHROMIUM_GROUP
 from harness.skip_groups import needs
@@ -130,3 +137,75 @@ def test_detectors_catch_a_broken_plot_and_console_errors(tmp_path: Path) -> Non
                      "<script>console.error('boom')</script></body></html>")
     _, console = browse(noisy, tmp_path)
     assert any("boom" in ln for ln in console)
+
+
+# --- layout: every page fits 1280 and 800 px (playwright driving Debian's Chromium) -------
+
+needs_playwright = pytest.mark.skipif(
+    importlib.util.find_spec("playwright") is None, reason="playwright is not installed")
+
+
+def assert_fits(html: Path) -> None:
+    for width in WIDTHS:
+        bad = overflows(html, width)
+        assert bad == [], f"{html.name} at {width} px:\n" + "\n".join(bad[:20])
+
+
+def _with_cost_model_label(run: Path) -> Path:
+    """Give a synthetic run the latency block a real sim run writes: the nano33 cost
+    model's source is a sentence long, which is what pushed the Summary off the page."""
+    from harness.boards import load_board
+    from harness.units import latency_basis
+
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["latency"] = latency_basis("estimated", load_board("nano33")).to_dict()
+    (run / "run.json").write_text(json.dumps(manifest))
+    return run
+
+
+@needs_playwright
+def test_run_report_fits_the_window(tmp_path: Path) -> None:
+    from harness.report.run_report import write_report
+
+    run = _with_cost_model_label(write_run(tmp_path, SynthSpec(n=240, seed=3)))
+    html = write_report(run)
+    assert_fits(html)
+    text = html.read_text()
+    assert "latency p50 (estimated)</th>" in text  # the label is short, the source a note
+    assert "cost model (source:" in text
+
+
+@needs_playwright
+def test_nightly_and_comparison_pages_fit_the_window(tmp_path: Path) -> None:
+    from harness.report.compare import write_comparison
+    from harness.report.nightly import run_nightly
+
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[matrix]\nmodels = ["default"]\nboards = ["nano33", "esp32cam"]\n'
+                      'backends = ["sim"]\n')
+    night = {"n": 0}
+
+    def runner(request: Any) -> Path:
+        spec = SynthSpec(n=80, seed=night["n"] * 3 + len(request.board), board=request.board,
+                         images=False, created=datetime(2026, 11, 1, tzinfo=timezone.utc)
+                         + timedelta(days=night["n"]))
+        return _with_cost_model_label(write_run(request.out_dir, spec))
+
+    for n in range(2):
+        night["n"] = n
+        res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == 1))
+    assert_fits(res.html_path)
+    runs = sorted((tmp_path / "hist" / "runs").glob("2026*"))
+    assert_fits(write_comparison(runs, tmp_path / "compare.html"))
+
+
+@needs_playwright
+def test_layout_check_catches_a_page_wider_than_the_window(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.html"
+    wide.write_text(page("t", "s", [section("x", table(["label"], [["x" * 30 + " y"]])),
+                                    section("y", Safe('<p style="white-space:nowrap">'
+                                                      + "word " * 400 + "</p>"))]))
+    bad = overflows(wide, 800)
+    assert any("page scrolls sideways" in b for b in bad), bad
+    assert any(b.startswith("p ") and "wider than its box" in b for b in bad), bad
+    assert not any(b.startswith("td") for b in bad), bad  # the table cell itself wraps

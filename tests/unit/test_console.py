@@ -328,3 +328,75 @@ def test_hil_build_shows_a_status_line_on_a_terminal_only(tmp_path: Path) -> Non
     )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
     assert piped.stderr == "" and "generating" not in piped.stdout and ESC not in piped.stdout
+
+
+# `hil compare`'s side-by-side rows as a real comparison printed them (the sim's reference
+# model run next to two synthetic runs); on a 120-column terminal rich folded "333,288"
+COMPARE_COLUMNS = ["#", "run", "model", "board/backend", "n", "accuracy (95 % CI)", "FPR", "FNR",
+                   "p50 ms", "p90 ms", "p99 ms", "latency", "arena used B", "model B"]
+COMPARE_ROWS = [
+    ["1", "20261103T000000Z-esp32cam-sim-dcf61a", "vww_96_025", "esp32cam/sim", "76",
+     "0.882 [0.790, 0.936]", "0.136", "0.094", "179.91", "184.51", "187.60", "estimated", "98,304",
+     "302,000"],
+    ["2", "20261207T154254Z-nano33-sim-43eaed", "mlperf-vww-96", "nano33/sim", "21",
+     "0.857 [0.654, 0.950]", "0.118", "0.250", "451.17", "451.17", "451.17", "estimated", "103,680",
+     "333,288"],
+]
+
+
+@pytest.mark.parametrize("width", [120, 140])
+def test_a_wide_table_on_a_120_column_terminal_splits_no_number(width: int) -> None:
+    con = Console(record=True, force_terminal=True, width=width, color_system=None,
+                  file=io.StringIO())
+    console.print_rows(COMPARE_COLUMNS, COMPARE_ROWS, title="Runs side by side", console=con)
+    shown = con.export_text()
+    lines = shown.splitlines()
+    assert all(len(ln) <= width for ln in lines)
+    words = {w for ln in lines for w in ln.replace("│", " ").split()}
+    for row in COMPARE_ROWS:
+        for value in row[4:]:  # every figure and word after the (foldable) run id
+            for token in value.split():
+                assert token in words, f"{token!r} is split in:\n{shown}"
+    assert "vww_96_025" in words and "board/backend" in words
+
+
+PIPED_WORK = """
+import time
+from harness import console
+console.configure(quiet={quiet})
+with console.status("compiling TFLM for qemu") as st:
+    time.sleep(1.0)
+    st.update("linking")
+    time.sleep(0.6)
+with console.progress("train scratch", 4, unit="batch") as bar:
+    bar.advance(2, loss="0.693")
+    with console.status("saving the model"):
+        time.sleep(0.8)
+with console.status("a step shorter than the interval"):
+    pass
+"""
+
+
+def _piped(quiet: bool) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", PIPED_WORK.format(quiet=quiet)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "HIL_PROGRESS_EVERY": "0.25"},
+                          check=True)  # fmt: skip
+
+
+def test_long_work_in_a_pipe_writes_a_line_every_few_seconds() -> None:
+    """Minutes of a firmware build or a training epoch are not minutes of nothing in a pipe."""
+    proc = _piped(quiet=False)
+    lines = proc.stderr.splitlines()
+    assert proc.stdout == "" and ESC not in proc.stderr
+    build = [ln for ln in lines if ln.startswith("hil: compiling TFLM for qemu")]
+    assert len(build) >= 4, proc.stderr  # one every 0.25 s over 1.6 s
+    assert "(still running, " in build[0] and any(": linking... (still running" in ln for ln in build)
+    nested = [ln for ln in lines if "saving the model" in ln]
+    assert nested and all(ln.startswith("hil: train scratch: 2/4 batch") and " | saving the model..."
+                          in ln for ln in nested), proc.stderr  # one line names both, inner last
+    assert not any("shorter than the interval" in ln for ln in lines)
+    assert all(ln.startswith("hil: ") for ln in lines), proc.stderr
+
+
+def test_quiet_work_in_a_pipe_writes_nothing() -> None:
+    assert _piped(quiet=True).stderr == ""
