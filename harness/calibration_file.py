@@ -32,9 +32,8 @@ class ModelRecord:
 
     name: str
     sha256: str
-    path: str
     layers: int
-    instructions: int
+    instructions: int  # one whole inference
     median_layer_error_before: float
     median_layer_error_after: float
     total_error_before: float

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.boards import Board
-from harness.calibration.collect import CalibrationError, qemu_layer_counts, samples_for, sha256_of
+from harness.calibration.collect import CalibrationError, count_model, samples_for, whole_cycles
 from harness.calibration.fit import Coefficients, FitResult, LayerSample, fit
 from harness.calibration_file import ModelRecord, link_profile, render
 from harness.units import board_cpi
@@ -25,6 +25,8 @@ class Calibration:
     cpi_source: str
     records: list[dict[str, Any]]  # as save_profiles writes them
     samples: list[LayerSample]
+    #: cycles of one whole inference per model (QEMU's count x CPI)
+    totals: dict[str, float]
     result: FitResult
 
     def model_records(self) -> list[ModelRecord]:
@@ -34,7 +36,7 @@ class Calibration:
         for r in self.records:
             name = r["name"]
             out.append(ModelRecord(
-                name, r["sha256"], r["path"], len(r["layers"]), int(sum(x[2] for x in r["layers"])),
+                name, r["sha256"], len(r["layers"]), int(round(self.totals[name] / self.cpi)),
                 before[name].median_layer_error, after[name].median_layer_error,
                 before[name].total_error, after[name].total_error,
             ))  # fmt: skip
@@ -67,9 +69,7 @@ def collect(board: Board, models: Sequence[tuple[str, Path]]) -> list[dict[str, 
     records = []
     for name, path in models:
         log.info("counting instructions of %s in QEMU", name)
-        layers, engine = qemu_layer_counts(board, path)
-        records.append({"name": name, "path": str(path), "sha256": sha256_of(path), "engine": engine,
-                        "layers": [list(x) for x in layers]})
+        records.append(count_model(board, name, path))
     return records
 
 
@@ -78,8 +78,9 @@ def calibrate(board: Board, records: list[dict[str, Any]]) -> Calibration:
     cpi, src = require_cpi(board)
     if not records:
         raise CalibrationError("no models to calibrate on")
-    samples = [s for r in records for s in samples_for(Path(r["path"]), r["name"], r["layers"], cpi)]
-    return Calibration(board, cpi, src, records, samples, fit(samples, prior_of(board)))
+    samples = [s for r in records for s in samples_for(r, cpi)]
+    totals = {str(r["name"]): whole_cycles(r, cpi) for r in records}
+    return Calibration(board, cpi, src, records, samples, totals, fit(samples, prior_of(board), totals))
 
 
 def write(cal: Calibration, qemu: str = "qemu-system-arm -icount shift=0") -> Path:
@@ -91,7 +92,8 @@ def write(cal: Calibration, qemu: str = "qemu-system-arm -icount shift=0") -> Pa
     after = [e.median_layer_error for e in cal.result.after]
     before = [e.median_layer_error for e in cal.result.before]
     header = {
-        "method": "non-negative least squares on per-layer relative error (harness/calibration/fit.py)",
+        "method": ("non-negative least squares on per-layer relative error, with each model's "
+                   "whole inference pinned (harness/calibration/fit.py)"),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "qemu": qemu,
         "cpi": cal.cpi,

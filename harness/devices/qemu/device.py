@@ -62,6 +62,11 @@ _BOOTCFG_HEAD = struct.Struct("<IBBH6I32s")
 #: The firmware's links on QEMU: the semihosting console (bulk reads) or the CMSDK UART0.
 LINKS = ("semihost", "uart")
 DEFAULT_LINK = "semihost"
+#: the link when the caller names none (``HIL_QEMU_LINK=uart`` for every QEMU device of a run)
+LINK_ENV = "HIL_QEMU_LINK"
+#: how run.json and the run summary name each link
+LINK_NAMES = {"semihost": "semihosting console (QEMU stdin/stdout on a pty)",
+              "uart": "CMSDK UART0 (QEMU TCP serial)"}
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ class QemuDevice(SessionDevice):
         self.input_shape = tuple(input_shape) if input_shape else None
         self.ops = tuple(ops) if ops else None
         self.fail_model = fail_model
-        self.link = check_link(link or DEFAULT_LINK)
+        self.link = check_link(link or os.environ.get(LINK_ENV) or DEFAULT_LINK)
         self.machine = str(board.emulator.get("qemu_machine") or DEFAULT_MACHINE)
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -185,6 +190,8 @@ class QemuDevice(SessionDevice):
         if shutil.which("qemu-system-arm") is None:
             raise ToolMissing("qemu-system-arm is not installed (Debian package qemu-system-arm)")
         elf = self.elf or self._image()
+        # run.json's firmware record and the run summary name the link the firmware used
+        self.firmware = {**self.firmware, "port": LINK_NAMES[self.link]}
         self._tmp = tempfile.TemporaryDirectory(prefix="vww-qemu-")
         cfg = Path(self._tmp.name) / "bootcfg.bin"
         cfg.write_bytes(boot_config(self.board.id, self.input_shape, self.ops, self.fail_model, self.link))
