@@ -28,8 +28,8 @@ def register(sub: Any) -> None:
     p.add_argument("--model", action="append", type=Path, default=[],
                    help="a .tflite to include (repeatable; default: zoo int8 models, the MLPerf "
                    "reference and untrained MobileNetV1 variants)")
-    p.add_argument("--alphas", type=_alphas, default=[0.25, 0.5],
-                   help="depth multipliers of the untrained MobileNetV1 variants (default 0.25,0.5)")
+    p.add_argument("--alphas", type=_alphas, default=[0.25, 0.35, 0.5, 0.75],
+                   help="depth multipliers of the untrained MobileNetV1 variants (default 0.25,0.35,0.5,0.75)")
     p.add_argument("--profiles", type=Path, help="fit layer counts saved earlier instead of running QEMU")
     p.add_argument("--save", type=Path, help="also write the layer counts to this JSON file")
     p.add_argument("--dry-run", action="store_true", help="print the fit, do not write the profile")
