@@ -10,7 +10,9 @@ error of the whole inference, for three cost models:
 * after: the coefficients fitted on all models (what `hil calibrate` writes);
 * held out: fitted without every model of the same architecture (same layer shapes:
   the zoo model, the MLPerf reference and the 0.25 variant are one architecture), so the
-  figure says how well the fit carries over to shapes it has not seen.
+  figure says how well the fit carries over to shapes it has not seen; models the counts
+  file marks ``held_out`` (the 0.35 variant) are never in the fit, and their "after" is
+  already a held-out figure.
 
 Goals: median layer error under 10 % after calibration (issue 11); whole inference within
 2 % on the calibration models and within 10 % held out (issue 21).
@@ -66,12 +68,14 @@ def main() -> int:
         print(f"bench_cost_model: not run: {exc}")
         return 0
     prior = api.prior_of(board)
-    before = {e.model: e for e in cal.result.before}
-    after = {e.model: e for e in cal.result.after}
-    held: dict[str, tuple[float, float]] = {}
+    before = {e.model: e for e in cal.result.before + cal.held_before}
+    after = {e.model: e for e in cal.result.after + cal.held_after}
+    held: dict[str, tuple[float, float]] = {e.model: (e.median_layer_error, e.total_error) for e in cal.held_after}
     names = [r["name"] for r in records]
     arch = {r["name"]: architecture(r) for r in records}
     for name in names:
+        if name in held:
+            continue  # never in the fit: its "after" is already a held-out figure
         train = [s for s in cal.samples if arch[s.model] != arch[name]]
         test = [s for s in cal.samples if s.model == name]
         if train:
@@ -79,13 +83,14 @@ def main() -> int:
             e = model_errors(test, coeffs, cal.totals)[0]
             held[name] = (e.median_layer_error, e.total_error)
     print(f"board {board.id}, CPI {cal.cpi:g} ({cal.cpi_source}), {len(cal.samples)} layers")
-    print(f"{'model':<34} {'layers':>6} {'derived Mcyc':>12} {'est. before':>11} {'est. after':>10} "
+    print(f"{'model':<40} {'layers':>6} {'derived Mcyc':>12} {'est. before':>11} {'est. after':>10} "
           f"{'med err before':>14} {'after':>7} {'held out':>8} {'whole before':>12} {'after':>7} "
           f"{'held out':>8}")
     for name in names:
         b, a = before[name], after[name]
         hm, ht = (f"{100 * v:.1f}%" for v in held[name]) if name in held else ("-", "-")
-        print(f"{name:<34} {a.layers:>6} {a.derived_cycles / 1e6:>12.2f} {b.estimated_cycles / 1e6:>11.2f} "
+        shown = f"{name} (held out)" if any(e.model == name for e in cal.held_after) else name
+        print(f"{shown:<40} {a.layers:>6} {a.derived_cycles / 1e6:>12.2f} {b.estimated_cycles / 1e6:>11.2f} "
               f"{a.estimated_cycles / 1e6:>10.2f} {100 * b.median_layer_error:>13.1f}% "
               f"{100 * a.median_layer_error:>6.1f}% {hm:>8} {100 * b.total_error:>11.1f}% "
               f"{100 * a.total_error:>6.1f}% {ht:>8}")
@@ -97,9 +102,10 @@ def main() -> int:
             print(f"  {s.model:<30} {s.index:>3} {s.op:<20} derived {s.cycles:>12,.0f} "
                   f"before {pe:>12,.0f} ({pe / s.cycles:5.2f}x) after {ae:>12,.0f} ({ae / s.cycles:5.2f}x)")
     worst = max(e.median_layer_error for e in after.values())
+    fitted = [e for e in cal.result.after]
     print(f"worst median layer error after calibration: {100 * worst:.1f}% "
           f"(goal < {100 * GOAL:.0f}%): {'met' if worst < GOAL else 'NOT met'}")
-    total = max(e.total_error for e in after.values())
+    total = max(e.total_error for e in fitted)
     print(f"worst whole-inference error, calibration models: {100 * total:.2f}% "
           f"(goal <= {100 * GOAL_TOTAL:.0f}%): {'met' if total <= GOAL_TOTAL else 'NOT met'}")
     if held:

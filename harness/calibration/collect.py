@@ -219,6 +219,9 @@ def default_models(alphas: Sequence[float], variant_dir: Path) -> list[tuple[str
         path = ref / "mlperf_tiny_vww_96_int8.tflite"
         if sha256_of(path) not in seen:
             out.append(("mlperf-vww-96-reference", path))
-    for alpha in alphas:
-        out.append((f"mobilenet-v1-a{alpha:g}-untrained", mobilenet_variant(alpha, variant_dir)))
-    return out
+    return out + variant_models(alphas, variant_dir)
+
+
+def variant_models(alphas: Sequence[float], variant_dir: Path) -> list[tuple[str, Path]]:
+    """The untrained MobileNetV1 variants of these depth multipliers, named for the counts file."""
+    return [(f"mobilenet-v1-a{alpha:g}-untrained", mobilenet_variant(alpha, variant_dir)) for alpha in alphas]
