@@ -70,7 +70,9 @@ def main() -> int:
     prior = api.prior_of(board)
     before = {e.model: e for e in cal.result.before + cal.held_before}
     after = {e.model: e for e in cal.result.after + cal.held_after}
-    held: dict[str, tuple[float, float]] = {e.model: (e.median_layer_error, e.total_error) for e in cal.held_after}
+    held: dict[str, tuple[float, float]] = {
+        e.model: (e.median_layer_error, e.total_error) for e in cal.held_after
+    }
     names = [r["name"] for r in records]
     arch = {r["name"]: architecture(r) for r in records}
     for name in names:
@@ -111,7 +113,8 @@ def main() -> int:
     if held:
         worst_held = max(t for _, t in held.values())
         print(f"worst whole-inference error, held out: {100 * worst_held:.2f}% "
-              f"(goal <= {100 * GOAL_TOTAL_HELD:.0f}%): {'met' if worst_held <= GOAL_TOTAL_HELD else 'NOT met'}")
+              f"(goal <= {100 * GOAL_TOTAL_HELD:.0f}%): "
+              f"{'met' if worst_held <= GOAL_TOTAL_HELD else 'NOT met'}")
     else:
         print("held out: every model has the same architecture; add --alphas to have some")
     return 0

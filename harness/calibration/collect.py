@@ -90,7 +90,9 @@ def samples_for(record: dict[str, Any], cpi: float) -> list[LayerSample]:
     out = []
     for row in record["layers"]:
         if len(row) != 5:
-            raise CalibrationError(f"{name}: a layer row is {row!r}, not [index, op, instructions, macs, outputs]")
+            raise CalibrationError(
+                f"{name}: a layer row is {row!r}, not [index, op, instructions, macs, outputs]"
+            )
         index, op, instructions, macs, outputs = row
         out.append(LayerSample(name, int(index), str(op), int(macs), int(outputs), float(instructions) * cpi))
     return out

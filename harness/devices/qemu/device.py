@@ -12,10 +12,13 @@ tells the firmware which one to use:
   routes ``:tt`` to its own stdin/stdout, not to a chardev, hence the terminal.
 * ``uart``: UART0 on a local TCP socket (``socket://127.0.0.1:port``). QEMU's CMSDK UART
   model holds one received byte and takes the next on a turn of QEMU's main loop, about
-  50 us of host time per byte: an upload of the 27.6 kB VWW image takes over a second. With -icount every guest instruction advances
-virtual time by exactly 1 ns, so the ticks it reports (TimerKind.INSTRUCTIONS) are
-instruction counts: deterministic, the same on every run and every host, and not a time
-(harness.units derives an estimated board latency from them).
+  50 us of host time per byte: an upload of the 27.6 kB VWW image takes over a second.
+
+With -icount every guest instruction advances virtual time by exactly 1 ns, so the ticks
+it reports (TimerKind.INSTRUCTIONS) are instruction counts: deterministic, the same on
+every run and every host, and not a time (harness.units derives an estimated board
+latency from them). The link costs no counted instruction inside a measurement: a
+semihosting call is one BKPT plus a few instructions of the port, between inferences.
 
 ``test_double=True`` runs the protocol test double instead (firmware/qemu/Makefile), for
 protocol tests only; the bench refuses its results. There is no silent fallback.
@@ -98,7 +101,9 @@ def boot_config(board_id: str, input_shape: Sequence[int] | None = None,
         raise DeviceError(f"the QEMU test double supports at most 6 input dimensions, not {len(shape)}")
     names = [op.encode("ascii", errors="replace")[:63] for op in (ops or [])][:64]
     table = b"".join(name + b"\0" for name in names)
-    flags = (BOOTCFG_FLAG_FAIL_MODEL if fail_model else 0) | (BOOTCFG_FLAG_SEMIHOST if link == "semihost" else 0)
+    flags = BOOTCFG_FLAG_FAIL_MODEL if fail_model else 0
+    if link == "semihost":
+        flags |= BOOTCFG_FLAG_SEMIHOST
     head = _BOOTCFG_HEAD.pack(
         BOOTCFG_MAGIC, len(shape), len(names), flags, *(shape + [0] * (6 - len(shape))),
         board_id.encode()[:31],
@@ -251,7 +256,9 @@ class QemuDevice(SessionDevice):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise DeviceError(f"QEMU did not open its {self.link} socket on port {port} within {LISTEN_TIMEOUT_S:.0f} s")
+        raise DeviceError(
+            f"QEMU did not open its {self.link} socket on port {port} within {LISTEN_TIMEOUT_S:.0f} s"
+        )
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
