@@ -50,7 +50,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="nano33")
     ap.add_argument("--profiles", type=Path, help="layer counts saved by `hil calibrate --save`")
-    ap.add_argument("--alphas", default="0.25,0.35,0.5,0.75")
+    ap.add_argument("--alphas", default="0.25,0.5,0.75", help="MobileNetV1 variants to fit on")
+    ap.add_argument("--held-out-alphas", default="0.35", help="variants counted but never fitted on")
     ap.add_argument("--save", type=Path, help="write the layer counts collected from QEMU here")
     ap.add_argument("--layers", action="store_true", help="print every layer")
     args = ap.parse_args()
@@ -60,7 +61,10 @@ def main() -> int:
             records = collect.load_profiles(args.profiles)
         else:
             alphas = [float(a) for a in args.alphas.split(",") if a]
-            records = api.collect(board, collect.default_models(alphas, cache_dir() / "calibration"))
+            held = [float(a) for a in args.held_out_alphas.split(",") if a]
+            variants = cache_dir() / "calibration"
+            records = api.collect(board, collect.default_models(alphas, variants),
+                                  collect.variant_models(held, variants))
         if args.save:
             collect.save_profiles(args.save, records)
         cal = api.calibrate(board, records)
