@@ -32,13 +32,13 @@ class ModelRecord:
 
     name: str
     sha256: str
-    path: str
     layers: int
-    instructions: int
+    instructions: int  # one whole inference
     median_layer_error_before: float
     median_layer_error_after: float
     total_error_before: float
     total_error_after: float
+    held_out: bool = False  # measured against the fit, not part of it
 
 
 def apply_calibration(cm: dict[str, Any], profile: Path) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def render(header: dict[str, Any], per_mac: dict[str, float], per_out: dict[str,
     """The calibration file's text: scalars first, then the coefficient and model tables."""
     lines = [f"# {ln}" for ln in comment.splitlines()]
     lines += ["", "[calibration]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in header.items()]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in header.items() if v is not None]
     lines += ["", "[calibration.cycles_per_mac]"]
     lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(per_mac.items())]
     lines += ["", "[calibration.cycles_per_output_element]"]

@@ -1,7 +1,8 @@
-// The portable core on QEMU's mps2-an386 with the test-double engine: protocol v1 on
-// UART0, cycles counted as instructions (QEMU -icount shift=0). The harness's `qemu`
-// backend builds this with the Makefile next to it and runs it, passing the board id,
-// input shape and layer names in a boot config block (bootcfg.h).
+// The portable core on QEMU's mps2-an386 with the test-double engine: protocol v1 on the
+// semihosting console or UART0 (boot config flag), cycles counted as instructions (QEMU
+// -icount shift=0). The harness's `qemu` backend builds this with the Makefile next to it
+// and runs it, passing the board id, input shape and layer names in a boot config block
+// (bootcfg.h).
 #include <new>
 
 #include "bootcfg.h"
@@ -24,7 +25,6 @@ constexpr uint16_t kMaxPayload = 1024;
 constexpr uint16_t kMaxOps = 64;
 
 mps2::SysTickTimer g_timer;
-mps2::CmsdkUart g_uart(0x40004000u);
 mps2::Mps2Memory g_memory;
 vww::StaticProfiler<kMaxOps> g_profiler(g_timer);
 uint8_t g_rx[vww::Server::rx_size_for(kMaxPayload)];
@@ -55,9 +55,9 @@ uint16_t read_ops(const mps2::BootConfig* cfg) {
 }  // namespace
 
 int main() {
-  g_uart.init();
-  g_timer.start();
   const mps2::BootConfig* cfg = boot_config();
+  vww::Port& link = mps2::open_link(cfg != nullptr ? cfg->flags : 0);
+  g_timer.start();
   vww::ServerConfig config;
   config.board = VWW_BOARD;
   if (cfg != nullptr && cfg->board[0] != '\0') {
@@ -82,7 +82,7 @@ int main() {
   if (cfg != nullptr) engine->set_layers(g_ops, read_ops(cfg));
 
   auto* server = new (g_server_mem)
-      vww::Server(g_uart, *engine, g_timer, config, {g_rx, sizeof g_rx, g_tx, sizeof g_tx});
+      vww::Server(link, *engine, g_timer, config, {g_rx, sizeof g_rx, g_tx, sizeof g_tx});
   server->set_profiler(&g_profiler);
   server->set_memory_probe(&g_memory);
   for (;;) server->poll();

@@ -1,6 +1,8 @@
 // mps2-an386 UART, SysTick timer and memory probe; see platform.h.
 #include "platform.h"
 
+#include "bootcfg.h"
+
 extern "C" {
 extern uint32_t _sstack, _estack, _ebss, _ram_start, _ram_end, _flash_size, _flash_used;
 void SysTick_Handler();
@@ -53,6 +55,74 @@ void CmsdkUart::write(const uint8_t* buf, size_t n) {
     }
     reg(kData) = buf[i];
   }
+}
+
+namespace {
+
+// ARM semihosting operations (ARM "Semihosting for AArch32 and AArch64", v2).
+constexpr uint32_t kSysOpen = 0x01;
+constexpr uint32_t kSysWrite = 0x05;
+constexpr uint32_t kSysRead = 0x06;
+constexpr uint32_t kOpenRead = 0;    // "r"
+constexpr uint32_t kOpenWrite = 4;   // "w"
+
+// One semihosting call: r0 = operation, r1 = its parameter block; the result in r0.
+int32_t semihost(uint32_t op, const void* args) {
+  register uint32_t r0 __asm("r0") = op;
+  register const void* r1 __asm("r1") = args;
+  __asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+  return static_cast<int32_t>(r0);
+}
+
+int open_console(uint32_t mode) {
+  static const char kTt[] = ":tt";
+  const uint32_t args[3] = {reinterpret_cast<uintptr_t>(kTt), mode, sizeof kTt - 1};
+  return semihost(kSysOpen, args);
+}
+
+}  // namespace
+
+bool SemihostConsole::init() {
+  in_ = open_console(kOpenRead);
+  out_ = open_console(kOpenWrite);
+  return in_ >= 0 && out_ >= 0;
+}
+
+// Hands out what an earlier call buffered; otherwise one SYS_READ of up to 1 KiB, which
+// returns as soon as the console holds any byte (it answers with the count NOT read).
+size_t SemihostConsole::read(uint8_t* buf, size_t max) {
+  if (head_ == tail_) {
+    const uint32_t args[3] = {static_cast<uint32_t>(in_), reinterpret_cast<uintptr_t>(buf_),
+                              sizeof buf_};
+    const int32_t left = semihost(kSysRead, args);
+    if (left < 0 || static_cast<size_t>(left) >= sizeof buf_) return 0;
+    head_ = 0;
+    tail_ = sizeof buf_ - static_cast<size_t>(left);
+  }
+  size_t n = tail_ - head_;
+  if (n > max) n = max;
+  for (size_t i = 0; i < n; ++i) buf[i] = buf_[head_ + i];
+  head_ += n;
+  return n;
+}
+
+void SemihostConsole::write(const uint8_t* buf, size_t n) {
+  while (n > 0) {
+    const uint32_t args[3] = {static_cast<uint32_t>(out_), reinterpret_cast<uintptr_t>(buf),
+                              static_cast<uint32_t>(n)};
+    const int32_t left = semihost(kSysWrite, args);
+    if (left < 0 || static_cast<size_t>(left) >= n) return;  // the host took nothing: drop
+    buf += n - static_cast<size_t>(left);
+    n = static_cast<size_t>(left);
+  }
+}
+
+vww::Port& open_link(uint16_t bootcfg_flags) {
+  static CmsdkUart uart(0x40004000u);
+  static SemihostConsole console;
+  if ((bootcfg_flags & kBootFlagSemihost) != 0 && console.init()) return console;
+  uart.init();
+  return uart;
 }
 
 void SysTickTimer::start() {

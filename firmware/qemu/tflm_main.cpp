@@ -1,5 +1,5 @@
 // The real firmware on QEMU's mps2-an386: the wiring every board shares (src/vww_app.h),
-// with board.h implemented by the mps2 platform (UART0, SysTick counting instructions
+// with board.h implemented by the mps2 platform (UART0 or the semihosting console, SysTick counting instructions
 // under -icount shift=0, static arena). The harness builds it per model through
 // firmware/qemu/CMakeLists.txt and passes the board id to report in the boot config.
 #include <stddef.h>
@@ -38,7 +38,7 @@ class BoardSecondsTimer final : public vww::Timer {
   vww::Timer& inner_;
 };
 BoardSecondsTimer g_eembc_timer(g_timer);
-mps2::CmsdkUart g_uart(0x40004000u);
+vww::Port* g_link = nullptr;
 mps2::Mps2Memory g_memory;
 alignas(16) uint8_t g_arena[vww_generated::kArenaSize];
 alignas(16) uint8_t g_input[vww_generated::kInputBytes];
@@ -58,10 +58,11 @@ const char* board_id() {
 
 namespace board {
 void begin() {
-  g_uart.init();
+  const auto* cfg = const_cast<const mps2::BootConfig*>(&g_bootcfg);
+  g_link = &mps2::open_link(cfg->magic == mps2::kBootConfigMagic ? cfg->flags : 0);
   g_timer.start();
 }
-vww::Port& port() { return g_uart; }
+vww::Port& port() { return *g_link; }
 vww::Timer& timer() {
 #if VWW_PROTOCOL_EEMBC
   return g_eembc_timer;

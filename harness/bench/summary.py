@@ -97,6 +97,9 @@ def format_summary(m: dict[str, Any]) -> str:
             f"(read from the {m.get('backend')} image; TFLM {tflm.get('version', '?')}, "
             f"tree checksum {str(tflm.get('checksum', '?'))[:12]})"
         )
+    firmware_port = (m.get("firmware") or {}).get("port")
+    if firmware_port:
+        lines.append(f"port     {firmware_port}")
     link = m.get("link") or {}
     if link:
         per_image = link.get("bytes_per_image")

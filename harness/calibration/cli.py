@@ -28,8 +28,12 @@ def register(sub: Any) -> None:
     p.add_argument("--model", action="append", type=Path, default=[],
                    help="a .tflite to include (repeatable; default: zoo int8 models, the MLPerf "
                    "reference and untrained MobileNetV1 variants)")
-    p.add_argument("--alphas", type=_alphas, default=[0.25, 0.5],
-                   help="depth multipliers of the untrained MobileNetV1 variants (default 0.25,0.5)")
+    p.add_argument("--alphas", type=_alphas, default=[0.25, 0.5, 0.75],
+                   help="depth multipliers of the untrained MobileNetV1 variants to fit on "
+                   "(default 0.25,0.5,0.75)")
+    p.add_argument("--held-out-alphas", type=_alphas, default=[0.35],
+                   help="variants counted and measured against the fit but not fitted on (default "
+                   "0.35: channel counts that are not multiples of 4 take CMSIS-NN's slower paths)")
     p.add_argument("--profiles", type=Path, help="fit layer counts saved earlier instead of running QEMU")
     p.add_argument("--save", type=Path, help="also write the layer counts to this JSON file")
     p.add_argument("--dry-run", action="store_true", help="print the fit, do not write the profile")
@@ -46,9 +50,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.profiles:
         records = collect.load_profiles(args.profiles)
     else:
-        models = [(m.stem, m) for m in args.model] or collect.default_models(
-            args.alphas, cache_dir() / "calibration")
-        records = api.collect(board, models)
+        variants = cache_dir() / "calibration"
+        models = [(m.stem, m) for m in args.model] or collect.default_models(args.alphas, variants)
+        held = [] if args.model else collect.variant_models(args.held_out_alphas, variants)
+        records = api.collect(board, models, held)
     if args.save:
         collect.save_profiles(args.save, records)
     cal = api.calibrate(board, records)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -195,9 +196,28 @@ def _run(cmd: Sequence[str], what: str, timeout: float, cwd: Path, log_file: Pat
     log.info("%s took %.1f s", what, time.monotonic() - started)
 
 
+def _forget_other_source(build: Path, source: Path) -> None:
+    """Drop CMake's cache in ``build`` when another checkout configured it.
+
+    Cache folders are keyed by file contents, not by where the sources live, so two
+    worktrees share them; CMake refuses a build folder configured from another source
+    folder, and an unfinished build (interrupted, timed out) would block every other
+    checkout until someone deleted it by hand.
+    """
+    cache = build / "CMakeCache.txt"
+    if not cache.is_file():
+        return
+    home = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", cache.read_text(errors="replace"), re.M)
+    if home is not None and Path(home.group(1).strip()) != source.resolve():
+        log.info("%s was configured from %s; reconfiguring from %s", build, home.group(1), source)
+        cache.unlink()
+        shutil.rmtree(build / "CMakeFiles", ignore_errors=True)
+
+
 def _cmake(chain: Toolchain, build: Path, defines: dict[str, str], target: str, what: str,
            timeout: float) -> None:
     build.mkdir(parents=True, exist_ok=True)
+    _forget_other_source(build, chain.source_dir)
     args = ["cmake", "-S", str(chain.source_dir), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"]
     if chain.toolchain_file:
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={firmware_dir() / chain.toolchain_file}")

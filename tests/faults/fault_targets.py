@@ -38,7 +38,7 @@ class FaultTarget:
     backend: str
     options: Callable[[Path], dict[str, Any]] = field(default=lambda model: {})
     skip_reason: Callable[[], str | None] = field(default=lambda: None)
-    #: every case of a slow target is faults_slow (QEMU uploads at UART speed)
+    #: every case of a slow target is faults_slow (QEMU: the first run builds its firmware)
     slow: bool = False
     #: added to every case's deadline: the images a slow target measures before the fault
     #: (QEMU: about 0.6 s each, plus its start) are time the deadline is not about

@@ -99,6 +99,11 @@ def test_bench_runs_the_real_firmware_with_the_reference_model(target: str, tmp_
         assert "QEMU instruction counts" in m["latency"]["source"]
         assert 15e6 < m["metrics"]["instructions_p50"] < 40e6
         assert fw["elf"]["flash"] > 300_000
+        # the firmware's port is named in run.json and in the summary (semihosting by default)
+        assert fw["port"].startswith("semihosting console")
+        from harness.bench.summary import format_summary
+
+        assert "port     semihosting console" in format_summary(m)
     else:
         assert m["device"]["timer"] == "host_clock"
 

@@ -4,7 +4,8 @@ The conformance suite skips output checks for test-double engines; here the outp
 checked against the test double's known function (sum and XOR of the input bytes), the
 QEMU build's instruction counts against themselves (same input, same count), and the
 failure paths that need the test double's hooks (a failing invoke, a model that did not
-load). Small input shapes keep the uploads over QEMU's slow UART short.
+load). QEMU runs with each of its links: the semihosting console (the default) and the
+CMSDK UART (``link="uart"``); small input shapes keep the uploads over the UART short.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SO
 BACKENDS = {
     "native": (("cmake", "g++"), TimerKind.HOST_CLOCK),
     "qemu": (("qemu-system-arm", "arm-none-eabi-g++", "make"), TimerKind.INSTRUCTIONS),
+    "qemu-uart": (("qemu-system-arm", "arm-none-eabi-g++", "make"), TimerKind.INSTRUCTIONS),
 }
+
+
+def make_device(name: str, board: Board, **options: object) -> Device:
+    """``qemu-uart`` is the qemu backend with the firmware's UART link instead of semihosting."""
+    if name == "qemu-uart":
+        return create_device("qemu", board, link="uart", **options)
+    return create_device(name, board, **options)
 
 
 def expected_outputs(tensor: np.ndarray) -> np.ndarray:
@@ -53,7 +62,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def device(backend: str, board: Board) -> Iterator[Device]:
-    with create_device(backend, board, input_shape=SHAPE, ops=OPS, test_double=True) as dev:
+    with make_device(backend, board, input_shape=SHAPE, ops=OPS, test_double=True) as dev:
         yield dev
 
 
@@ -92,7 +101,7 @@ def test_profile_names_the_layers_it_was_given(device: Device) -> None:
 
 
 def test_qemu_instruction_counts_are_deterministic(device: Device, backend: str) -> None:
-    if backend != "qemu":
+    if not backend.startswith("qemu"):
         pytest.skip("host clock timings vary; only QEMU counts instructions")
     tensor = inputs()[2]
     first = device.infer(tensor, warmups=0, repeats=3)
@@ -107,7 +116,7 @@ def test_qemu_instruction_counts_are_deterministic(device: Device, backend: str)
 def test_memory_reports_what_the_platform_knows(device: Device, backend: str) -> None:
     mem = device.memory()
     assert mem.arena_used <= mem.arena_size
-    if backend == "qemu":
+    if backend.startswith("qemu"):
         assert mem.ram_total == 4 * 1024 * 1024 - 4096
         assert 0 < mem.stack_used < 16384
         assert 0 < mem.flash_used < mem.flash_total
@@ -123,7 +132,23 @@ def test_failing_invoke_is_an_error_and_the_device_stays_usable(device: Device) 
 
 
 def test_model_that_did_not_load_is_reported_in_one_line(backend: str, board: Board) -> None:
-    dev = create_device(backend, board, fail_model=True, test_double=True)
+    dev = make_device(backend, board, fail_model=True, test_double=True)
     with pytest.raises(DeviceError, match="no usable model: test double told to fail"):
         dev.open()
     dev.close()
+
+
+def test_qemu_links_carry_the_same_bytes_and_counts(board: Board) -> None:
+    """The link is the firmware's port only: outputs, instruction counts and the device's
+    answers are the same over the semihosting console and over the UART."""
+    missing = [t for t in BACKENDS["qemu"][0] if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed")
+    tensor = inputs()[2]
+    seen = []
+    for link in ("semihost", "uart"):
+        with create_device("qemu", board, input_shape=SHAPE, ops=OPS, test_double=True, link=link) as dev:
+            got = dev.infer(tensor, repeats=2)
+            seen.append((dev.info.to_dict(), got.outputs[0].tolist(), got.cycles, dev.firmware.get("port")))
+    assert seen[0][:3] == seen[1][:3]
+    assert "semihosting" in str(seen[0][3]) and "UART" in str(seen[1][3])

@@ -42,9 +42,9 @@ def _synthetic_records(models: list[tuple[str, Path]], cpi: float, seed: int = 1
             else:
                 cycles = OTHER.get(layer.op, 10.0) * layer.output_elements + 1500
             instr = int(cycles * rng.normal(1.0, 0.04) / cpi)
-            layers.append([layer.index, layer.op, instr])
-        out.append({"name": name, "path": str(path), "sha256": collect.sha256_of(path),
-                    "engine": "synthetic", "layers": layers})
+            layers.append([layer.index, layer.op, instr, layer.macs, layer.output_elements])
+        out.append({"name": name, "sha256": collect.sha256_of(path), "engine": "synthetic",
+                    "instructions": sum(row[2] for row in layers), "layers": layers})
     return out
 
 
@@ -101,3 +101,44 @@ def test_calibrate_cli_refuses_a_board_without_cpi() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "has no [cost_model] cpi figure" in proc.stderr and "Traceback" not in proc.stderr
+
+
+COUNTS = boards_dir() / "calibration" / "nano33-qemu-counts.json"
+
+
+def test_committed_counts_need_no_model_files_and_pin_the_whole_inference(tmp_path: Path) -> None:
+    """The counts file holds shapes and hashes, no paths: a refit works from a copy anywhere,
+    and the fitted cost model gives each calibration model's whole inference within 2 %."""
+    text = COUNTS.read_text()
+    assert "/work/" not in text and '"path"' not in text
+    copy = tmp_path / "elsewhere" / "counts.json"
+    copy.parent.mkdir()
+    copy.write_text(text)
+    records = collect.load_profiles(copy)
+    assert all(len(row) == 5 for r in records for row in r["layers"])
+    cal = api.calibrate(load_board("nano33"), records)
+    for e in cal.result.after:
+        assert e.total_error < 0.02, e
+        assert e.median_layer_error < 0.10, e
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "calibrate", "--board", "nano33",
+                           "--profiles", str(copy), "--dry-run"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "mlperf-vww-96" in proc.stdout
+
+
+def test_a_format_1_counts_file_whose_models_are_gone_is_one_line(tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text('{"format": "hil-qemu-layer-counts/1", "models": [{"name": "m", "path": '
+                   '"/nowhere/m.tflite", "sha256": "00", "engine": "tflm", "layers": [[0, "CONV_2D", 5]]}]}')
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "calibrate", "--board", "nano33",
+                           "--profiles", str(old), "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "rerun `hil calibrate --save`" in proc.stderr
+
+
+def test_save_and_load_round_trip(tmp_path: Path, models: list[tuple[str, Path]]) -> None:
+    records = _synthetic_records(models, 1.25)
+    path = tmp_path / "c.json"
+    collect.save_profiles(path, records)
+    assert collect.load_profiles(path) == records

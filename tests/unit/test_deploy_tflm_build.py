@@ -199,3 +199,29 @@ def test_library_key_changes_with_the_build_files_not_with_image_files(
     assert tflm_build.library_key(chain, tree) != key
     other_tree = tflm_tree.TflmTree(tmp_path, "2.0.0", "b" * 64, "test")
     assert tflm_build.library_key(chain, other_tree) != tflm_build.library_key(chain, tree)
+
+
+def test_a_cache_folder_configured_from_another_checkout_is_reconfigured(tmp_path: Path) -> None:
+    """Worktrees share cache folders (keyed by contents); real CMake refuses a folder
+    configured from another source folder until its cache is dropped."""
+    import shutil
+    import subprocess
+
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake not installed")
+    project = "cmake_minimum_required(VERSION 3.16)\nproject(p NONE)\n"
+    one, two, build = tmp_path / "one", tmp_path / "two", tmp_path / "build"
+    for src in (one, two):
+        src.mkdir()
+        (src / "CMakeLists.txt").write_text(project)
+
+    def configure(src: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["cmake", "-S", str(src), "-B", str(build)], capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    assert configure(one).returncode == 0
+    assert configure(two).returncode != 0  # what an unfinished shared build did to the others
+    tflm_build._forget_other_source(build, one)  # same source: the cache stays
+    assert (build / "CMakeCache.txt").is_file()
+    tflm_build._forget_other_source(build, two)
+    assert configure(two).returncode == 0

@@ -54,7 +54,7 @@ def test_boot_config_layout_matches_the_firmware_header() -> None:
     block = boot_config("nano33", (1, 96, 96, 3), ["CONV_2D", "SOFTMAX"], fail_model=True)
     assert len(block) == BOOTCFG_SIZE
     magic, ndims, n_ops, flags, *dims = struct.unpack_from("<IBBH6I", block)
-    assert (magic, ndims, n_ops, flags) == (BOOTCFG_MAGIC, 4, 2, 1)
+    assert (magic, ndims, n_ops, flags) == (BOOTCFG_MAGIC, 4, 2, 1 | 2)  # fail model, semihost link
     assert dims == [1, 96, 96, 3, 0, 0]
     assert block[32:64].rstrip(b"\0") == b"nano33"
     assert block[64:].startswith(b"CONV_2D\0SOFTMAX\0\0")
@@ -71,12 +71,32 @@ def test_boot_config_refuses_what_does_not_fit() -> None:
 
 
 def test_qemu_command_counts_instructions_and_loads_the_boot_config(tmp_path: Path) -> None:
-    cmd = qemu_command("mps2-an386", tmp_path / "fw.elf", 4321, tmp_path / "cfg.bin")
+    cmd = qemu_command("mps2-an386", tmp_path / "fw.elf", 4321, tmp_path / "cfg.bin", link="uart")
     assert cmd[:3] == ["qemu-system-arm", "-M", "mps2-an386"]
     assert "shift=0" in cmd[cmd.index("-icount") + 1]
     # nodelay: the guest UART writes byte by byte; Nagle would hold each reply ~40 ms
     assert "tcp:127.0.0.1:4321,server=on,wait=off,nodelay=on" in cmd
     assert any(a.startswith("loader,file=") and "addr=0x203ff000" in a for a in cmd)
+    assert "-semihosting-config" not in cmd
+
+
+def test_qemu_semihost_link_enables_semihosting_and_leaves_the_uart_unconnected(tmp_path: Path) -> None:
+    cmd = qemu_command("mps2-an386", tmp_path / "fw.elf", None, tmp_path / "cfg.bin")
+    assert cmd[cmd.index("-semihosting-config") + 1] == "enable=on,target=native"
+    assert cmd[cmd.index("-serial") + 1] == "null"
+    assert "shift=0" in cmd[cmd.index("-icount") + 1]
+    # the firmware learns its link from the boot config: flag bit 1
+    flags = struct.unpack_from("<IBBH", boot_config("b", link="semihost"))[3]
+    assert flags == 2 and struct.unpack_from("<IBBH", boot_config("b", link="uart"))[3] == 0
+    header = (Path(__file__).resolve().parents[2] / "firmware" / "qemu" / "bootcfg.h").read_text()
+    assert "kBootFlagSemihost = 2;" in header
+
+
+def test_an_unknown_qemu_link_is_a_configuration_error(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown QEMU link 'usb'"):
+        qemu_command("mps2-an386", tmp_path / "fw.elf", None, None, link="usb")
 
 
 def test_native_command_passes_the_model_shape_and_layers() -> None:
