@@ -460,6 +460,12 @@ def validate_board_data(data: dict[str, Any], path: Path) -> None:
     ram = data.get("firmware", {}).get("ram")
     if ram is not None:
         _check_table(ram, FIRMWARE_RAM, path, "firmware.ram.")
+        unknown = sorted(set(ram) - set(FIRMWARE_RAM))
+        if unknown:
+            raise ConfigError(
+                f"board profile {path}: unknown key firmware.ram.{unknown[0]} "
+                f"(known keys: {', '.join(FIRMWARE_RAM)})"
+            )
         if "ram_reserved_bytes" in data["firmware"]:
             raise ConfigError(
                 f"board profile {path}: firmware.ram_reserved_bytes and [firmware.ram] both say what "

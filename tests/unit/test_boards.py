@@ -71,6 +71,9 @@ def test_a_profile_with_both_ram_figures_is_refused(tmp_path: Path) -> None:
     path = _nano33_with(tmp_path, "timer", '"dwt"\nram_reserved_bytes = 65_536')
     with pytest.raises(ConfigError, match=r"firmware\.ram_reserved_bytes and \[firmware\.ram\] both"):
         load_board_file(path)
+    path = _nano33_with(tmp_path, "heap_margin_bytes", "8_192\nstack_bytes = 1_024")
+    with pytest.raises(ConfigError, match=r"unknown key firmware\.ram\.stack_bytes \(known keys: static_"):
+        load_board_file(path)
 
 
 def test_cost_model_counts_macs_and_overhead() -> None:
