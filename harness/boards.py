@@ -46,6 +46,52 @@ class CostModel:
         return work + self.per_op_overhead_cycles
 
 
+#: Share of the measured arena the firmware allocates on top: the host measures with TFLM's
+#: reference kernels, while CMSIS-NN and ESP-NN kernels ask for scratch buffers of their own.
+ARENA_MARGIN_FRACTION = 0.15
+#: Minimum headroom in bytes, for small models where a fraction is only a few bytes.
+ARENA_MARGIN_MIN = 4096
+ARENA_ALIGN = 16
+
+
+def allocated_arena(measured: int, margin_fraction: float = ARENA_MARGIN_FRACTION,
+                    margin_min: int = ARENA_MARGIN_MIN) -> int:
+    """The arena the firmware allocates for a measured one: headroom added, 16-byte aligned.
+
+    One rule for ``hil build`` (which allocates it) and ``hil analyze`` (which predicts it),
+    so that the analysis checks the fit of the arena the build will really place in RAM.
+    """
+    margin = max(int(measured * margin_fraction), margin_min)
+    return -(-(measured + margin) // ARENA_ALIGN) * ARENA_ALIGN
+
+
+@dataclass(frozen=True)
+class RamBudget:
+    """What the firmware itself takes from the board's RAM, measured from a real build.
+
+    A model fits only if its arena and input stage fit beside all of this: comparing the
+    arena with the whole RAM says "fits" for models that then fail to start (the Nano's
+    firmware with the reference model leaves under 18 KB of heap). ``static_bytes`` is the
+    build's data + bss without the arena, the input stage, the camera frame buffer and the
+    heap; ``heap_margin_bytes`` is what must stay free for what the core allocates at run time.
+    """
+
+    static_bytes: int
+    camera_frame_bytes: int
+    heap_margin_bytes: int
+    source: str
+
+    @property
+    def total(self) -> int:
+        return self.static_bytes + self.camera_frame_bytes + self.heap_margin_bytes
+
+    def parts(self) -> tuple[tuple[str, int], ...]:
+        """The budget's parts with the names every message uses, zero-sized ones left out."""
+        named = (("camera frame", self.camera_frame_bytes), ("firmware static RAM", self.static_bytes),
+                 ("heap margin", self.heap_margin_bytes))
+        return tuple((name, n) for name, n in named if n)
+
+
 @dataclass(frozen=True)
 class Board:
     """One board profile; see ``boards/*.toml`` for the meaning and source of each figure."""
@@ -77,6 +123,8 @@ class Board:
     max_latency_ms: float
     path: Path
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: the measured breakdown behind ``ram_reserved_bytes`` (``[firmware.ram]``), when known
+    ram_budget: RamBudget | None = None
 
     @property
     def flash_for_model(self) -> int:
@@ -104,6 +152,13 @@ class FitReport:
     input_bytes: int
     flash_available: int
     ram_available: int
+    #: the firmware's own RAM beside the arena (``RamBudget.parts``) and the board's RAM size,
+    #: when the board profile has a measured budget; the messages then show the whole sum
+    reserved_parts: tuple[tuple[str, int], ...] = ()
+    ram_bytes: int = 0
+    #: False when ``arena_bytes`` is only a lower bound (the peak activations): the arena was
+    #: not measured, so a model within the bound may still not fit
+    arena_measured: bool = True
 
     @property
     def flash_ok(self) -> bool:
@@ -117,6 +172,35 @@ class FitReport:
     def fits(self) -> bool:
         return self.flash_ok and self.ram_ok
 
+    @property
+    def verdict(self) -> bool | None:
+        """True or False when known; None when only the lower bound was checked and it passed."""
+        if not self.fits:
+            return False
+        return True if self.arena_measured else None
+
+    @property
+    def ram_spare(self) -> int:
+        """RAM left after the arena, the input and the firmware's own budget (negative: short)."""
+        return self.ram_available - self.arena_bytes - self.input_bytes
+
+    def _arena_words(self) -> str:
+        return (f"arena {self.arena_bytes:,} B" if self.arena_measured
+                else f"peak activations {self.arena_bytes:,} B (the arena's lower bound)")
+
+    def ram_line(self) -> str:
+        """The RAM sum the verdict rests on, for ``hil analyze`` and ``hil build``."""
+        terms = [self._arena_words(), f"input {self.input_bytes:,} B"]
+        terms += [f"{name} {n:,} B" for name, n in self.reserved_parts]
+        used = self.arena_bytes + self.input_bytes + sum(n for _, n in self.reserved_parts)
+        if self.reserved_parts:
+            tail = f"= {used:,} B of {self.ram_bytes:,} B RAM"
+        else:
+            tail = f"= {self.arena_bytes + self.input_bytes:,} B of {self.ram_available:,} B left for them"
+        left = self.ram_spare
+        spare = f"{left:,} B spare" if left >= 0 else f"{-left:,} B short"
+        return f"{' + '.join(terms)} {tail} ({spare})"
+
     def reason(self) -> str:
         """One line saying why the model does not fit (empty when it does)."""
         parts = []
@@ -126,15 +210,24 @@ class FitReport:
                 f"{self.flash_available:,} B left for it"
             )
         if not self.ram_ok:
-            parts.append(
-                f"arena {self.arena_bytes:,} B + input {self.input_bytes:,} B exceed the "
-                f"{self.ram_available:,} B of RAM {self.board} has left for them"
-            )
+            if self.reserved_parts:
+                parts.append(f"RAM: {self.ram_line()} on {self.board}")
+            else:
+                parts.append(
+                    f"{self._arena_words()} + input {self.input_bytes:,} B exceed the "
+                    f"{self.ram_available:,} B of RAM {self.board} has left for them"
+                )
         return "; ".join(parts)
 
 
-def check_fit(board: Board, model_bytes: int, arena_bytes: int, input_bytes: int = 0) -> FitReport:
-    """Compare a model's flash size and arena with what the board leaves for them."""
+def check_fit(board: Board, model_bytes: int, arena_bytes: int, input_bytes: int = 0,
+              arena_measured: bool = True) -> FitReport:
+    """Compare a model's flash size and arena with what the board leaves for them.
+
+    With a measured RAM budget (``[firmware.ram]``) the arena and input must fit beside the
+    camera frame, the firmware's static RAM and a heap margin; the report carries those parts.
+    """
+    budget = None if board.arena_in_psram and board.psram_bytes else board.ram_budget
     return FitReport(
         board=board.id,
         model_bytes=model_bytes,
@@ -142,6 +235,9 @@ def check_fit(board: Board, model_bytes: int, arena_bytes: int, input_bytes: int
         input_bytes=input_bytes,
         flash_available=board.flash_for_model,
         ram_available=board.ram_for_arena,
+        reserved_parts=budget.parts() if budget else (),
+        ram_bytes=board.ram_bytes,
+        arena_measured=arena_measured,
     )
 
 
@@ -151,6 +247,17 @@ def _parse_usb_id(text: str) -> tuple[int, int]:
         return int(vid, 16), int(pid, 16)
     except ValueError as exc:
         raise ConfigError(f"bad USB id {text!r}: expected VID:PID in hex") from exc
+
+
+def _ram_budget(table: dict[str, Any] | None) -> RamBudget | None:
+    if table is None:
+        return None
+    return RamBudget(
+        static_bytes=int(table["static_bytes"]),
+        camera_frame_bytes=int(table.get("camera_frame_bytes", 0)),
+        heap_margin_bytes=int(table.get("heap_margin_bytes", 0)),
+        source=str(table["source"]),
+    )
 
 
 def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
@@ -164,6 +271,7 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
 
             cm = apply_calibration(cm, path)
         bench = data.get("bench", {})
+        budget = _ram_budget(fw.get("ram"))
         return Board(
             id=data["id"],
             name=data["name"],
@@ -176,7 +284,7 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
             psram_bytes=int(data.get("psram_bytes", 0)),
             source=data.get("source", ""),
             flash_reserved_bytes=int(fw.get("flash_reserved_bytes", 0)),
-            ram_reserved_bytes=int(fw.get("ram_reserved_bytes", 0)),
+            ram_reserved_bytes=budget.total if budget else int(fw.get("ram_reserved_bytes", 0)),
             bootloader_bytes=int(fw.get("bootloader_bytes", 0)),
             arena_in_psram=bool(fw.get("arena_in_psram", False)),
             timer=str(fw.get("timer", "dwt")),
@@ -202,6 +310,7 @@ def _board_from_dict(data: dict[str, Any], path: Path) -> Board:
             max_latency_ms=float(bench.get("max_latency_ms", float("inf"))),
             path=path,
             raw=data,
+            ram_budget=budget,
         )
     except KeyError as exc:
         raise ConfigError(f"board profile {path} lacks the field {exc.args[0]!r}") from exc
@@ -267,6 +376,7 @@ TABLES: dict[str, dict[str, Rule]] = {
         "bootloader_bytes": NON_NEGATIVE_INT,
         "arena_in_psram": BOOL,
         "timer": STR,
+        "ram": TABLE,
     },
     "platformio": {"env": REQUIRED_STR, "renode_env": STR},
     "serial": {
@@ -278,6 +388,14 @@ TABLES: dict[str, dict[str, Rule]] = {
         "min_accuracy": Rule(lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
         "max_latency_ms": POSITIVE_NUMBER,
     },
+}
+
+#: the measured RAM budget, ``[firmware.ram]`` (RamBudget); it replaces ram_reserved_bytes
+FIRMWARE_RAM: dict[str, Rule] = {
+    "static_bytes": POSITIVE_INT,
+    "camera_frame_bytes": NON_NEGATIVE_INT,
+    "heap_margin_bytes": NON_NEGATIVE_INT,
+    "source": REQUIRED_STR,
 }
 
 #: every key a ``[cost_model]`` table may have (the sim's estimate, QEMU's CPI, a calibration)
@@ -339,6 +457,20 @@ def validate_board_data(data: dict[str, Any], path: Path) -> None:
             f"(known keys: {', '.join(COST_MODEL)})"
         )
     _check_table(cm, COST_MODEL, path, "cost_model.")
+    ram = data.get("firmware", {}).get("ram")
+    if ram is not None:
+        _check_table(ram, FIRMWARE_RAM, path, "firmware.ram.")
+        unknown = sorted(set(ram) - set(FIRMWARE_RAM))
+        if unknown:
+            raise ConfigError(
+                f"board profile {path}: unknown key firmware.ram.{unknown[0]} "
+                f"(known keys: {', '.join(FIRMWARE_RAM)})"
+            )
+        if "ram_reserved_bytes" in data["firmware"]:
+            raise ConfigError(
+                f"board profile {path}: firmware.ram_reserved_bytes and [firmware.ram] both say what "
+                "the firmware takes from RAM; keep one ([firmware.ram], measured, replaces it)"
+            )
     _check_budgets(data, path)
 
 
@@ -352,11 +484,13 @@ def _check_budgets(data: dict[str, Any], path: Path) -> None:
             f"firmware.flash_reserved_bytes + firmware.bootloader_bytes = {flash_used}"
         )
     arena_elsewhere = bool(fw.get("arena_in_psram", False)) and data.get("psram_bytes", 0) > 0
-    reserved = fw.get("ram_reserved_bytes", 0)
+    budget = _ram_budget(fw.get("ram"))
+    reserved = budget.total if budget else fw.get("ram_reserved_bytes", 0)
     if not arena_elsewhere and reserved >= data["ram_bytes"]:
+        what = "[firmware.ram]'s parts" if budget else "firmware.ram_reserved_bytes"
         raise ConfigError(
             f"board profile {path}: ram_bytes = {data['ram_bytes']} is wrong: expected more than "
-            f"firmware.ram_reserved_bytes = {reserved}"
+            f"{what} = {reserved}"
         )
 
 

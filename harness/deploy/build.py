@@ -43,6 +43,7 @@ class BuildResult:
             f"ops: {', '.join(g.ops)}",
             f"arena {g.arena.size:,} B ({g.arena.measured:,} B measured + headroom), "
             f"model {g.model_bytes:,} B, input {g.input_bytes:,} B",
+            f"RAM budget: {g.fit.ram_line()}",
             f"generated: {g.directory}",
         ]
         if self.size is not None and self.elf is not None:
@@ -59,7 +60,9 @@ class BuildResult:
             "board": self.board, "env": self.env, "model": str(self.model),
             "model_sha256": self.model_sha256, "ops": list(self.generated.ops),
             "arena_size": self.generated.arena.size, "arena_measured": self.generated.arena.measured,
-            "model_bytes": self.generated.model_bytes, "elf": str(self.elf) if self.elf else None,
+            "model_bytes": self.generated.model_bytes,
+            "ram_budget": self.generated.fit.ram_line(), "ram_spare_bytes": self.generated.fit.ram_spare,
+            "elf": str(self.elf) if self.elf else None,
             "size": self.size.to_dict() if self.size else None,
         }
 

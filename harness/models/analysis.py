@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.boards import Board, FitReport, check_fit
+from harness.boards import Board, FitReport, allocated_arena, check_fit
 from harness.errors import ModelError
 from harness.models.tflite_file import LayerInfo, ModelInfo, TensorInfo
 
@@ -158,8 +158,11 @@ class Analysis:
             "boards": [
                 {
                     "board": b.board,
-                    "fits": b.fit.fits,
+                    "fits": b.fit.verdict,  # null: arena not measured, its lower bound fits
                     "reason": b.fit.reason(),
+                    "ram": b.fit.ram_line(),
+                    "ram_spare_bytes": b.fit.ram_spare,
+                    "arena_measured": b.fit.arena_measured,
                     "latency_ms_estimated": b.latency_ms,
                     "latency_source": b.source,
                 }  # fmt: skip
@@ -263,9 +266,17 @@ def analyze(
 
 
 def estimate_board(result: Analysis, info: ModelInfo, board: Board) -> BoardEstimate:
-    """Fit (when the arena is known) and cost-model latency of the model on ``board``."""
-    arena = result.arena_32bit_bytes if result.arena_32bit_bytes is not None else 0
-    fit = check_fit(board, result.flash_bytes, arena, result.input_bytes)
+    """Fit and cost-model latency of the model on ``board``.
+
+    Without a measured arena (``--no-arena``) the RAM check uses the peak activations, a lower
+    bound of any arena: a model whose bound already exceeds the board does not fit, and one
+    within it is "not known" rather than "fits".
+    """
+    if result.arena_32bit_bytes is not None:  # the arena `hil build` would allocate for it
+        arena, measured = allocated_arena(result.arena_32bit_bytes), True
+    else:
+        arena, measured = result.peak_activation_bytes, False
+    fit = check_fit(board, result.flash_bytes, arena, result.input_bytes, arena_measured=measured)
     cycles = sum(
         board.cost_model.op_cycles(layer.op, layer.macs, layer.output_elements) for layer in info.layers
     )
@@ -304,11 +315,17 @@ def format_table(a: Analysis, per_layer: bool = True) -> str:
     if a.arena_bytes is not None:
         lines.append(f"TFLM arena (host)    {a.arena_bytes:,} B (measured, 64-bit host)")
         lines.append(f"TFLM arena (32-bit)  {a.arena_32bit_bytes:,} B (estimate)")
+        lines.append(f"arena allocated      {allocated_arena(a.arena_32bit_bytes or 0):,} B "
+                     "(32-bit estimate + headroom, as `hil build` allocates it)")
     for b in a.boards:
-        verdict = "fits" if b.fit.fits else f"DOES NOT FIT: {b.fit.reason()}"
-        if a.arena_bytes is None:
-            verdict += " (flash only; arena not measured)"
+        if not b.fit.fits:
+            verdict = f"DOES NOT FIT: {b.fit.reason()}"
+        elif b.fit.arena_measured:
+            verdict = "fits"
+        else:
+            verdict = "fits flash; RAM unknown (arena not measured; its lower bound fits)"
         lines.append(f"board {b.board:<9} est. latency {b.latency_ms:8.1f} ms (estimated)   {verdict}")
+        lines.append(f"      {'':<9} RAM {b.fit.ram_line()}")
     sources = sorted({b.source for b in a.boards if b.source})
     lines.extend(f"latency  {src}" for src in sources)
     return "\n".join(lines)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 
-def tiny_int8_model_bytes(seed: int = 0, classes: int = 2) -> bytes:
+def tiny_int8_model_bytes(seed: int = 0, side: int = 8, filters: int = 2, classes: int = 2) -> bytes:
+    """The model's bytes; ``side`` and ``filters`` scale its activations (8 and 2: the toy)."""
     import flatbuffers
     from tflite_micro.python.tflite_micro import runtime
 
@@ -46,15 +47,17 @@ def tiny_int8_model_bytes(seed: int = 0, classes: int = 2) -> bytes:
         return len(tensors) - 1
 
     int8, int32 = fb.TensorType.INT8, fb.TensorType.INT32
-    conv_w = rng.integers(-64, 64, size=(2, 3, 3, 1), dtype=np.int8)
-    fc_w = rng.integers(-64, 64, size=(classes, 72), dtype=np.int8)
-    t_in = tensor("input", [1, 8, 8, 1], int8, 1 / 255, -128)
-    t_cw = tensor("conv_w", [2, 3, 3, 1], int8, 0.01, 0, conv_w)
-    t_cb = tensor("conv_b", [2], int32, 1 / 255 * 0.01, 0, np.zeros(2, dtype=np.int32))
-    t_conv = tensor("conv_out", [1, 6, 6, 2], int8, 0.02, -128)
-    t_shape = tensor("shape", [2], int32, 1.0, 0, np.array([1, 72], dtype=np.int32))
-    t_flat = tensor("flat", [1, 72], int8, 0.02, -128)
-    t_fw = tensor("fc_w", [classes, 72], int8, 0.01, 0, fc_w)
+    out = side - 2
+    flat = out * out * filters
+    conv_w = rng.integers(-64, 64, size=(filters, 3, 3, 1), dtype=np.int8)
+    fc_w = rng.integers(-64, 64, size=(classes, flat), dtype=np.int8)
+    t_in = tensor("input", [1, side, side, 1], int8, 1 / 255, -128)
+    t_cw = tensor("conv_w", [filters, 3, 3, 1], int8, 0.01, 0, conv_w)
+    t_cb = tensor("conv_b", [filters], int32, 1 / 255 * 0.01, 0, np.zeros(filters, dtype=np.int32))
+    t_conv = tensor("conv_out", [1, out, out, filters], int8, 0.02, -128)
+    t_shape = tensor("shape", [2], int32, 1.0, 0, np.array([1, flat], dtype=np.int32))
+    t_flat = tensor("flat", [1, flat], int8, 0.02, -128)
+    t_fw = tensor("fc_w", [classes, flat], int8, 0.01, 0, fc_w)
     t_fb = tensor("fc_b", [classes], int32, 0.02 * 0.01, 0, np.zeros(classes, dtype=np.int32))
     t_logits = tensor("logits", [1, classes], int8, 0.1, 0)
     t_out = tensor("probs", [1, classes], int8, 1 / 256, -128)
@@ -82,7 +85,7 @@ def tiny_int8_model_bytes(seed: int = 0, classes: int = 2) -> bytes:
     conv_opts.strideW = conv_opts.strideH = 1
     conv_opts.dilationWFactor = conv_opts.dilationHFactor = 1
     reshape_opts = fb.ReshapeOptionsT()
-    reshape_opts.newShape = [1, 72]
+    reshape_opts.newShape = [1, flat]
     fc_opts = fb.FullyConnectedOptionsT()
     soft_opts = fb.SoftmaxOptionsT()
     soft_opts.beta = 1.0
@@ -111,6 +114,7 @@ def tiny_int8_model_bytes(seed: int = 0, classes: int = 2) -> bytes:
     return bytes(builder.Output())
 
 
-def write_tiny_model(path: Path, seed: int = 0, classes: int = 2) -> Path:
-    path.write_bytes(tiny_int8_model_bytes(seed, classes))
+def write_tiny_model(path: Path, seed: int = 0, side: int = 8, filters: int = 2,
+                     classes: int = 2) -> Path:
+    path.write_bytes(tiny_int8_model_bytes(seed, side, filters, classes))
     return path

@@ -39,6 +39,43 @@ def test_fit_check_reports_the_failing_resource() -> None:
     assert check_fit(load_board("esp32cam"), 900_000, 250_000).fits
 
 
+def test_the_nano_ram_budget_is_the_measured_firmware_beside_the_arena() -> None:
+    """Arena + input must fit beside the camera frame, the core's static RAM and a heap margin."""
+    nano = load_board("nano33")
+    budget = nano.ram_budget
+    assert budget is not None and "measured" in budget.source
+    parts = budget.static_bytes + budget.camera_frame_bytes + budget.heap_margin_bytes
+    assert nano.ram_reserved_bytes == parts
+    assert budget.camera_frame_bytes == 176 * 144 * 2  # the OV7675's QCIF RGB565 frame
+    # The reference model as `hil build` allocates it fits, with what the real build left.
+    ref = check_fit(nano, model_bytes=323_984, arena_bytes=116_736, input_bytes=27_648)
+    assert ref.fits and ref.ram_spare == 262_144 - 116_736 - 27_648 - nano.ram_reserved_bytes
+    used = 262_144 - ref.ram_spare
+    assert ref.ram_line().endswith(f"= {used:,} B of 262,144 B RAM ({ref.ram_spare:,} B spare)")
+    # 140 KB of arena passed the old check (arena + input against RAM minus a 64 KB guess) and
+    # does not leave the firmware its own RAM: the message shows the whole sum.
+    big = check_fit(nano, model_bytes=323_984, arena_bytes=140_000, input_bytes=27_648)
+    assert 140_000 + 27_648 <= 262_144 - 65_536 and not big.fits
+    assert big.reason() == (
+        "RAM: arena 140,000 B + input 27,648 B + camera frame 50,688 B + firmware static RAM "
+        f"{budget.static_bytes:,} B + heap margin {budget.heap_margin_bytes:,} B = "
+        f"{140_000 + 27_648 + nano.ram_reserved_bytes:,} B of 262,144 B RAM "
+        f"({140_000 + 27_648 + nano.ram_reserved_bytes - 262_144:,} B short) on nano33"
+    )
+    # Only a lower bound of the arena known: within it is "unknown", beyond it "does not fit".
+    assert check_fit(nano, 323_984, 50_000, 27_648, arena_measured=False).verdict is None
+    assert check_fit(nano, 323_984, 617_000, 27_648, arena_measured=False).verdict is False
+
+
+def test_a_profile_with_both_ram_figures_is_refused(tmp_path: Path) -> None:
+    path = _nano33_with(tmp_path, "timer", '"dwt"\nram_reserved_bytes = 65_536')
+    with pytest.raises(ConfigError, match=r"firmware\.ram_reserved_bytes and \[firmware\.ram\] both"):
+        load_board_file(path)
+    path = _nano33_with(tmp_path, "heap_margin_bytes", "8_192\nstack_bytes = 1_024")
+    with pytest.raises(ConfigError, match=r"unknown key firmware\.ram\.stack_bytes \(known keys: static_"):
+        load_board_file(path)
+
+
 def test_cost_model_counts_macs_and_overhead() -> None:
     cm = load_board("nano33").cost_model
     conv = cm.op_cycles("CONV_2D", macs=1000, output_elements=10)
@@ -88,7 +125,9 @@ def _nano33_with(tmp_path: Path, key: str, value: str) -> Path:
         ("clock_hz", "64.5e6", "clock_hz = 64500000.0 is wrong: expected an integer > 0"),
         ("ram_bytes", "0", "ram_bytes = 0 is wrong: expected an integer > 0"),
         ("ram_bytes", "-5", "ram_bytes = -5 is wrong: expected an integer > 0"),
-        ("ram_bytes", "1000", "ram_bytes = 1000 is wrong: expected more than firmware.ram_reserved_bytes"),
+        ("ram_bytes", "1000", "ram_bytes = 1000 is wrong: expected more than [firmware.ram]'s parts"),
+        ("static_bytes", "0", "firmware.ram.static_bytes = 0 is wrong: expected an integer > 0"),
+        ("heap_margin_bytes", "-1", "firmware.ram.heap_margin_bytes = -1 is wrong: expected an integer >= 0"),
         ("flash_bytes", "true", "flash_bytes = True is wrong: expected an integer > 0"),
         ("cpi", "-1.0", "cost_model.cpi = -1.0 is wrong: expected a number > 0"),
         ("per_op_overhead_cycles", '"lots"', "cost_model.per_op_overhead_cycles = 'lots' is wrong"),

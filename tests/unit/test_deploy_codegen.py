@@ -73,8 +73,9 @@ def test_generate_tiny_model(tmp_path: Path, tiny: ModelInfo) -> None:
 
 
 def test_fit_is_checked_before_writing(tmp_path: Path, tiny: ModelInfo) -> None:
-    board = dataclasses.replace(load_board("nano33"), ram_bytes=70_000)  # 4,464 B left for the arena
-    with pytest.raises(FitError, match="does not fit nano33: arena") as exc:
+    nano = load_board("nano33")
+    board = dataclasses.replace(nano, ram_bytes=nano.ram_reserved_bytes + 4_464)  # 4,464 B for the arena
+    with pytest.raises(FitError, match="does not fit nano33: RAM: arena 5,536 B") as exc:
         codegen.generate(tiny, board, tmp_path / "fw", codegen.plan_arena(1432))
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "fw").exists()

@@ -159,3 +159,74 @@ def test_allocation_report_parsing() -> None:
     assert ArenaReport(10, 10, 0).estimate_32bit == 10
     with pytest.raises(ModelError):
         parse_allocations("nothing here")
+
+
+def _big_and_tiny(tmp_path: Path) -> tuple[Path, Path]:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from deploy_tiny_model import write_tiny_model
+
+    # 200x200x1 through an 8-filter conv: 313,632 B of conv output, 627,264 B across the reshape
+    big = write_tiny_model(tmp_path / "big.tflite", side=200, filters=8)
+    return big, write_tiny_model(tmp_path / "tiny.tflite")
+
+
+def test_no_arena_json_never_says_fits_beyond_the_peak_activations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20 item 4: without the arena run, the peak activations still bound the RAM."""
+    from harness.cli import main
+
+    big, tiny = _big_and_tiny(tmp_path)
+    assert main(["analyze", str(big), "--board", "nano33", "--no-arena", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["peak_activation_bytes"] > 256 * 1024
+    (nano,) = out["boards"]
+    assert nano["fits"] is False and nano["arena_measured"] is False
+    assert nano["reason"].startswith(
+        f"RAM: peak activations {out['peak_activation_bytes']:,} B (the arena's lower bound) + input 40,000 B"
+    )
+    assert nano["ram_spare_bytes"] < 0
+    # Within the bound the answer is unknown, not "fits"; the text says which part is unknown.
+    assert main(["analyze", str(tiny), "--board", "nano33", "--no-arena", "--json"]) == 0
+    (nano,) = json.loads(capsys.readouterr().out)["boards"]
+    assert nano["fits"] is None and nano["reason"] == ""
+    assert main(["analyze", str(tiny), "--board", "nano33", "--no-arena", "--summary"]) == 0
+    assert "fits flash; RAM unknown (arena not measured; its lower bound fits)" in capsys.readouterr().out
+
+
+def test_analyze_checks_the_arena_the_build_allocates_beside_the_firmware(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.boards import allocated_arena
+    from harness.cli import main
+
+    _, tiny = _big_and_tiny(tmp_path)
+    assert main(["analyze", str(tiny), "--board", "nano33", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (nano,) = out["boards"]
+    arena = allocated_arena(out["arena_bytes_32bit_estimate"])
+    budget = load_board("nano33").ram_budget
+    assert budget is not None
+    assert nano["fits"] is True and nano["ram"].startswith(f"arena {arena:,} B + input 64 B + camera frame")
+    assert nano["ram_spare_bytes"] == 262_144 - arena - 64 - budget.total
+
+
+def test_hil_build_refuses_an_arena_the_firmware_leaves_no_room_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """140 KB of arena passed the old arena-against-RAM check; beside the firmware it does not fit."""
+    from harness.cli import main
+    from harness.errors import FitError
+
+    monkeypatch.setenv("HIL_FIRMWARE_DIR", str(tmp_path / "fw"))
+    _, tiny = _big_and_tiny(tmp_path)
+    rc = main(["build", "--board", "nano33", "--model", str(tiny), "--arena", "140000", "--no-compile"])
+    err = capsys.readouterr().err
+    assert rc == FitError.exit_code and err.count("\n") == 1
+    assert "does not fit nano33: RAM: arena 161,008 B + input 64 B + camera frame 50,688 B" in err
+    assert not (tmp_path / "fw" / "src" / "generated").exists()
+    fits = ["build", "--board", "nano33", "--model", str(tiny), "--arena", "100000", "--no-compile"]
+    assert main(fits) == 0
+    assert "RAM budget: arena 115,008 B + input 64 B + camera frame 50,688 B" in capsys.readouterr().out
