@@ -56,9 +56,24 @@ def platform_installed(platform: str) -> bool:
     return any(p.name == name or p.name.startswith(f"{name}@") for p in folder.iterdir())
 
 
-def registry_reachable(host: str = REGISTRY_HOST, port: int = REGISTRY_PORT,
+def registry_address() -> tuple[str, int]:
+    """Where the registry is probed: ``HIL_PIO_REGISTRY`` (``host:port``), else PlatformIO's.
+
+    The override lets a test suite stand an unreachable registry on a loopback port, so
+    that tests never send a packet off the machine.
+    """
+    value = os.environ.get("HIL_PIO_REGISTRY", "")
+    host, sep, port = value.rpartition(":")
+    if sep and host and port.isdigit():
+        return host, int(port)
+    return REGISTRY_HOST, REGISTRY_PORT
+
+
+def registry_reachable(host: str | None = None, port: int | None = None,
                        timeout: float = PROBE_TIMEOUT_S) -> bool:
     """A TCP connect to the registry within ``timeout`` seconds (DNS included)."""
+    if host is None or port is None:
+        host, port = registry_address()
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True

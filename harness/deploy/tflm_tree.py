@@ -267,7 +267,7 @@ def install_with_platformio() -> Path:
     t0 = time.monotonic()
     if not registry_answers():
         _install_refused = (
-            f"{nothing}; PlatformIO's registry ({pio.REGISTRY_HOST}) did not answer within "
+            f"{nothing}; PlatformIO's registry ({pio.registry_address()[0]}) did not answer within "
             f"{pio.PROBE_TIMEOUT_S:g} s, so {PIO_SPEC} cannot be installed: set {ENV_VAR} to a "
             f"{LIBRARY_NAME} {PINNED_VERSION} tree (github.com/spaziochirale/Chirale_TensorFlowLite, "
             "tag v2.0.0)"

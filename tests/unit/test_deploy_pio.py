@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -55,9 +56,34 @@ def test_platform_installed_reads_the_core_dir(tmp_path: Path, monkeypatch: pyte
 
 
 def test_registry_probe_is_bounded() -> None:
-    start = time.monotonic()
-    pio.registry_reachable("192.0.2.1", 443, timeout=0.5)  # TEST-NET-1: never answers
-    assert time.monotonic() - start < 5
+    """A registry that takes no connection (a loopback listener whose queue is full) costs
+    the probe its timeout, not PlatformIO's minute of retries."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue: later connects get no answer
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(server.getsockname())
+            fillers.append(c)
+        time.sleep(0.2)
+        start = time.monotonic()
+        assert not pio.registry_reachable(*server.getsockname(), timeout=0.5)
+        assert time.monotonic() - start < 5
+    finally:
+        for c in fillers:
+            c.close()
+        server.close()
+
+
+def test_registry_probe_address_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIL_PIO_REGISTRY", "127.0.0.1:9")
+    assert pio.registry_address() == ("127.0.0.1", 9)
+    assert not pio.registry_reachable(timeout=0.5)  # nothing listens on the discard port
+    monkeypatch.delenv("HIL_PIO_REGISTRY")
+    assert pio.registry_address() == (pio.REGISTRY_HOST, pio.REGISTRY_PORT)
 
 
 @needs_pio
