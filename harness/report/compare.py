@@ -240,7 +240,9 @@ def latency_shift(a: RunFigures, b: RunFigures, between: dict[tuple[str, str, st
     noise, basis = (rr, "run-to-run spread") if rr > within else (within, "within-run bootstrap")
     if math.isnan(delta):
         return LatencyShift(math.nan, noise, basis, False)
-    significant = abs(delta) > k * noise if noise > 0 else abs(delta) > _resolution(a.pct["p50"])
+    # a shift must clear the noise and the resolution floor: a deterministic device's noise
+    # is zero or a rounding residue far below what the tables print
+    significant = abs(delta) > max(k * noise, _resolution(a.pct["p50"]))
     return LatencyShift(delta, noise, basis, significant)
 
 
@@ -337,6 +339,7 @@ def differences(figs: list[RunFigures], k: float) -> list[tuple[str, ...]]:
                        "better" if d.diff > 0 else "worse")
         kinds = (base.latency_kind, f.latency_kind)
         rel = sh.delta_ms / base.pct["p50"] if base.pct["p50"] else math.nan
+        below_resolution = abs(sh.delta_ms) <= _resolution(base.pct["p50"])
         if kinds[0] != kinds[1]:
             shift, noise = "\u2014", "\u2014"
             lat_verdict = f"not comparable: {kinds[0]} vs {kinds[1]}"
@@ -347,7 +350,7 @@ def differences(figs: list[RunFigures], k: float) -> list[tuple[str, ...]]:
             noise = f"{fmt(sh.noise_ms, 3)} ms ({sh.basis})"
             lat_verdict = ("\u2014" if math.isnan(sh.delta_ms) else
                            "not ranked: " + ", ".join(unfinished) if unfinished else
-                           "no difference" if sh.noise_ms == 0 and not sh.significant else
+                           "no difference" if not sh.significant and below_resolution else
                            "within noise" if not sh.significant else
                            "slower" if sh.delta_ms > 0 else "faster")
         rows.append((pair, fmt_ci(d.diff, d.low, d.high), acc_verdict, shift, noise, lat_verdict))

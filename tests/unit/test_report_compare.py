@@ -223,3 +223,15 @@ def test_no_difference_is_no_verdict_when_the_noise_is_zero(tmp_path: Path) -> N
     diffs = {r[0]: r for r in differences(figs, 3.0)}
     assert diffs["#2 vs #1"][5] == "no difference" and diffs["#2 vs #1"][3].startswith("0.000 ms")
     assert diffs["#3 vs #1"][5] == "slower"
+
+
+def test_a_rounding_residue_of_noise_is_no_reason_for_a_verdict(tmp_path: Path) -> None:
+    """The sim's estimates vary by a rounding residue (noise ~1e-6 ms): a 0.007 ms shift of a
+    486 ms p50 is below what the tables resolve and read "faster" before; now "no difference"."""
+    a = write_run(tmp_path, SynthSpec(n=60, seed=1, images=False, latency_ms=486.1, latency_jitter=1e-6))
+    b = write_run(tmp_path, SynthSpec(n=60, seed=1, images=False, latency_ms=486.093, latency_jitter=1e-6,
+                                      board="esp32cam"))
+    figs = [figures(load_run(r)) for r in (a, b)]
+    assert figs[0].p50_se > 0 or figs[1].p50_se > 0
+    row = differences(figs, 3.0)[0]
+    assert row[5] == "no difference", row
