@@ -30,6 +30,8 @@ CHROMIUM = "Chromium"
 PLATFORMIO = "PlatformIO"
 TENSORFLOW = "TensorFlow"
 PYCOCOTOOLS = "pycocotools"
+LABGRID = "labgrid"
+SER2NET = "ser2net"
 BOARD = "a board"
 
 TAG = re.compile(r"\[needs ([^\]]+)\]")
@@ -47,6 +49,7 @@ TOOL_GROUPS = {
     "renode": RENODE,
     "chromium": CHROMIUM,
     "pio": PLATFORMIO,
+    "ser2net": SER2NET,
 }
 
 #: what a one-line harness error names -> group (checked in order; first match wins)

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.skip_groups import LABGRID, SER2NET, needs
+
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -38,9 +40,9 @@ def missing() -> str | None:
     try:
         import labgrid.remote.client  # noqa: F401
     except ImportError:
-        return "labgrid is not installed (pip install -e '.[farm]')"
+        return needs(LABGRID, "labgrid is not installed (pip install -e '.[farm]')")
     if ser2net_path() is None:
-        return "ser2net is not installed (apt-get install ser2net)"
+        return needs(SER2NET, "ser2net is not installed (apt-get install ser2net)")
     return None
 
 

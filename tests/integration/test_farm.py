@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.skip_groups import TFLM_TREE, needs
 from tests.integration import farm_lab
 
 pytestmark = pytest.mark.skipif(farm_lab.missing() is not None, reason=str(farm_lab.missing()))
@@ -158,7 +159,8 @@ def test_bench_on_the_second_place(lab: farm_lab.Lab, tmp_path: Path) -> None:
 
 def test_bench_on_the_native_firmware_place(lab: farm_lab.Lab, tmp_path: Path) -> None:
     if not os.environ.get("HIL_TFLM_DIR"):
-        pytest.skip("no TFLM tree (HIL_TFLM_DIR): farm-b serves a second sim, not the native firmware")
+        pytest.skip(needs(TFLM_TREE, "no TFLM tree (HIL_TFLM_DIR): farm-b serves a second sim, "
+                          "not the native firmware"))
     r = hil("bench", "--place", "board=nano33,device=native", "--coordinator", lab.address,
             "--limit", LIMIT, "--out", str(tmp_path), "--quiet")
     assert r.returncode == 0, r.stderr
