@@ -188,6 +188,15 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"vww-hil: device tests on {opts.describe()}"
 
 
+def _find_tool(emulator: str, tool: str) -> str | None:
+    """The emulator's executable; Renode may also be named by $HIL_RENODE (not on PATH)."""
+    if emulator == "renode":
+        from harness.devices.renode.device import find_renode
+
+        return find_renode()
+    return shutil.which(tool)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     opts = HilOptions.from_config(item.config)
     if item.get_closest_marker("hardware") is not None and opts.backend != "serial":
@@ -197,7 +206,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker is not None:
         name = str(marker.args[0]) if marker.args else opts.backend
         tool = EMULATOR_TOOLS.get(name, name)
-        if shutil.which(tool) is None:
+        if _find_tool(name, tool) is None:
             pytest.skip(skip_groups.needs(EMULATOR_GROUPS.get(name, name),
                                           f"emulator {name} is not installed ({tool} not on PATH)"))
 

@@ -81,21 +81,32 @@ def cost_model_source(board: Board) -> str:
     return f"estimated from the {board.id} cost model (source: {board.cost_model.source or 'board profile'})"
 
 
-def latency_basis(timer: str, board: Board) -> LatencyBasis:
-    """The basis of a run's latency from the device's timer kind and the board profile."""
+#: Who counts the instructions of an emulated run, by backend (QEMU unless named here).
+INSTRUCTION_COUNTERS = {
+    "renode": ("Renode", "Renode virtual time, one DWT tick per instruction"),
+}
+
+
+def latency_basis(timer: str, board: Board, backend: str = "qemu") -> LatencyBasis:
+    """The basis of a run's latency from the device's timer kind and the board profile.
+
+    ``backend`` names the emulator whose instruction counts an ``instructions`` timer
+    holds (QEMU's -icount, or Renode's virtual time), so the label says which one.
+    """
     timer = timer.lower()
     if timer in MEASURED_TIMERS:
         unit = "ns" if timer == "host_clock" else "cycles"
         return LatencyBasis(timer, "measured", unit, "us", MEASURED_TIMERS[timer])
     if timer == "instructions":
+        name, how = INSTRUCTION_COUNTERS.get(backend, ("QEMU", "QEMU -icount"))
         cpi, src = board_cpi(board)
         if cpi is None:
             return LatencyBasis(timer, "counted", "instructions", None,
-                                f"QEMU -icount; the {board.id} profile has no CPI figure")
+                                f"{how}; the {board.id} profile has no CPI figure")
         mhz = board.clock_hz / 1e6
         return LatencyBasis(
             timer, "estimated", "instructions", "us",
-            f"estimated from QEMU instruction counts x CPI {cpi:g} ({src}) at {mhz:g} MHz", cpi,
+            f"estimated from {name} instruction counts x CPI {cpi:g} ({src}) at {mhz:g} MHz", cpi,
         )
     return LatencyBasis(timer, "estimated", "cycles", "us", cost_model_source(board))
 

@@ -298,7 +298,7 @@ class Runner:
     def _latency_block(self, info: DeviceInfo) -> dict[str, Any]:
         """run.json's ``latency``; over EEMBC the DUT's ``m-lap-us`` microseconds (the sim's: estimated)."""
         if info.protocol != "eembc":
-            return latency_basis(info.timer.name, self.board).to_dict()
+            return latency_basis(info.timer.name, self.board, self.backend).to_dict()
         if self.backend == "sim":
             basis = LatencyBasis("eembc_lap_us", "estimated", "us", "us",
                                  f"EEMBC m-lap-us of the sim, {cost_model_source(self.board)}")
@@ -466,7 +466,7 @@ class Runner:
         """The row's time: measured, or for an instruction counter instructions x CPI / board clock."""
         if info.timer.name != "INSTRUCTIONS":
             return float(inference.latency_us)
-        basis = latency_basis(info.timer.name, self.board)
+        basis = latency_basis(info.timer.name, self.board, self.backend)
         return estimated_us(float(inference.cycles_median), basis, self.board.clock_hz)
 
     def _collect_device_facts(self, info: DeviceInfo) -> None:
@@ -494,7 +494,8 @@ class Runner:
             self.errors.append(f"profile: {exc}")
             return
         self.manifest["profile"] = mb.profile_list(
-            layers, info.clock_hz, latency_basis(info.timer.name, self.board), self.board.clock_hz
+            layers, info.clock_hz, latency_basis(info.timer.name, self.board, self.backend),
+            self.board.clock_hz,
         )
 
     def _host_reference(self) -> HostReference | None:

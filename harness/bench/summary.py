@@ -25,9 +25,10 @@ def _latency_lines(m: dict[str, Any], met: dict[str, Any]) -> list[str]:
     basis = basis_of(m)
     lines = []
     if basis.get("count_unit") == "instructions" and met.get("instructions_p50") is not None:
+        counter = "Renode's virtual time" if m.get("backend") == "renode" else "QEMU -icount"
         lines.append(
             f"work     {format_instructions(met.get('instructions_p50'))} per inference p50 "
-            f"(counted by QEMU -icount; instructions, not time)"
+            f"(counted by {counter}; instructions, not time)"
         )
     kind = ("reported" if basis.get("kind") == "reported" else
             "estimated" if basis.get("estimated") else "measured")

@@ -16,7 +16,7 @@ from pathlib import Path
 from harness.boards import Board
 from harness.deploy.build import BuildResult, build, elf_path, env_for
 from harness.deploy.flash import flash
-from harness.deploy.renode_script import render_script
+from harness.deploy.renode_script import render_platform, render_script
 from harness.errors import ConfigError
 from harness.paths import firmware_dir
 
@@ -81,6 +81,11 @@ def renode_elf(board: Board, firmware: Path | None = None) -> Path:
     return elf_path(firmware or firmware_dir(), env_for(board, renode=True))
 
 
-def renode_script(board: Board, elf: Path, port: int) -> str:
-    """The Renode script that loads ``elf`` on the board's platform with its UART on ``port``."""
-    return render_script(board, elf, port)
+def renode_script(board: Board, elf: Path, port: int, platform: Path) -> str:
+    """The Renode script loading ``elf`` on ``platform`` (render_platform's text), UART on ``port``."""
+    return render_script(board, elf, port, platform)
+
+
+def renode_platform(board: Board) -> str:
+    """The platform description (.repl) for ``board`` that renode_script's script loads."""
+    return render_platform(board)

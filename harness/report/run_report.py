@@ -114,7 +114,8 @@ def _summary(run: Run) -> Safe:
         rows.append((f"latency p50 ({kind}, run.json)",
                      f"{float(m['latency_us_p50']) / 1000:.2f} ms"))
     if m.get("instructions_p50") is not None:
-        rows.append(("instructions per inference p50 (QEMU -icount, counted)",
+        counter = "Renode" if run.manifest.get("backend") == "renode" else "QEMU -icount"
+        rows.append((f"instructions per inference p50 ({counter}, counted)",
                      format_instructions(m["instructions_p50"])))
     if "host_match" in run.columns:
         hm = run.columns["host_match"]

@@ -4,11 +4,22 @@ Renode runs the ``nano33ble_renode`` build (protocol on the hardware UART) with 
 bridged to a TCP server socket; the harness talks to ``socket://127.0.0.1:PORT`` like to
 any other port. Where Renode is not installed the backend says so in one line
 (ToolMissing) and the tests that need it skip with that reason.
+
+Renode is ``$HIL_RENODE`` or ``renode`` on PATH; the ELF is the one given, else
+``$HIL_RENODE_FIRMWARE``, else where PlatformIO puts the board's Renode build. Renode runs
+with a TMPDIR of its own: at start and exit it deletes every ``renode-*`` folder in TMPDIR
+that no live process owns, other runs' included.
+
+The script runs the CPU at the board's clock in MIPS with a DWT at the board's clock, so
+the firmware's cycle counts are executed instructions (virtual time), not time on a
+board: ``open`` reports the timer as ``INSTRUCTIONS`` whatever the firmware calls it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -19,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.boards import Board
-from harness.deploy.api import renode_elf, renode_script
+from harness.deploy.api import renode_elf, renode_platform, renode_script
 from harness.devices.base import DeviceInfo, DeviceOptions, SessionDevice, register_backend
 from harness.errors import DeviceError, ToolMissing
-from harness.link.messages import Log
+from harness.link.messages import Log, TimerKind
 from harness.link.protocol import Protocol
 
 log = logging.getLogger(__name__)
@@ -31,12 +42,27 @@ BOOT_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 
+RENODE_ENV = "HIL_RENODE"
+FIRMWARE_ENV = "HIL_RENODE_FIRMWARE"
+
+
+def find_renode() -> str | None:
+    """``$HIL_RENODE`` when set (it must be an executable file), else ``renode`` on PATH."""
+    given = os.environ.get(RENODE_ENV)
+    if given:
+        return given if os.path.isfile(given) and os.access(given, os.X_OK) else None
+    return shutil.which("renode")
+
+
 def renode_executable() -> str:
-    exe = shutil.which("renode")
+    exe = find_renode()
     if exe is None:
+        given = os.environ.get(RENODE_ENV)
+        if given:
+            raise ToolMissing(f"{RENODE_ENV}={given} is not an executable file")
         raise ToolMissing(
             "Renode is not installed: get it from https://renode.io (the portable Linux build "
-            "puts `renode` on PATH)"
+            f"puts `renode` on PATH) or set {RENODE_ENV} to its `renode` launcher"
         )
     return exe
 
@@ -78,6 +104,10 @@ class RenodeDevice(SessionDevice):
     def open(self) -> DeviceInfo:
         """Open, then refuse firmware built for another model than the one asked for."""
         info = super().open()
+        if info.timer is not TimerKind.INSTRUCTIONS and info.protocol == Protocol.V1.value:
+            # DWT or micros(): both run on Renode's virtual time, one tick per instruction
+            info = dataclasses.replace(info, timer=TimerKind.INSTRUCTIONS)
+            self._info = info
         if self.model is not None:
             from harness.models.tflite_file import ModelInfo
 
@@ -92,7 +122,8 @@ class RenodeDevice(SessionDevice):
         return info
 
     def _elf(self) -> Path:
-        elf = self.elf or renode_elf(self.board)
+        given = os.environ.get(FIRMWARE_ENV)
+        elf = self.elf or (Path(given) if given else renode_elf(self.board))
         if not elf.is_file():
             raise ToolMissing(
                 f"no Renode firmware at {elf}; build it with `hil build --board {self.board.id} --renode`"
@@ -105,15 +136,19 @@ class RenodeDevice(SessionDevice):
         port = self.tcp_port or free_tcp_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="hil-renode-")
         folder = Path(self._tmp.name)
+        platform = folder / f"{self.board.id}.repl"
+        platform.write_text(renode_platform(self.board))
         script = folder / "hil.resc"
-        script.write_text(renode_script(self.board, elf, port))
+        script.write_text(renode_script(self.board, elf, port, platform))
+        own_tmp = folder / "tmp"
+        own_tmp.mkdir()
         log_path = folder / "renode.log"
         cmd = [exe, "--disable-xwt", "--console", "-e", f"include @{script}"]
         log.info("starting %s", " ".join(cmd))
         with open(log_path, "wb") as log_fh:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=log_fh, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, env={**os.environ, "TMPDIR": str(own_tmp)},
             )
         self._wait_for_socket(port, log_path)
         return f"socket://127.0.0.1:{port}", self.board.baud
