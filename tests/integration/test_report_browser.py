@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,10 @@ def test_damaged_run_report_renders(tmp_path: Path) -> None:
     check_page(write_report(run), tmp_path, min_plots=2, shot_name="damaged.png")
 
 
-def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
-    from harness.report.compare import write_comparison
+def _nightly_history(tmp_path: Path, nights: int,
+                     finish: Callable[[Path], Path] = lambda run: run) -> tuple[Any, list[Path]]:
+    """A synthetic matrix (nano33 and esp32cam on the sim) run for ``nights`` nights: the
+    last night's result (pages written) and every run folder, oldest first."""
     from harness.report.nightly import run_nightly
 
     matrix = tmp_path / "m.toml"
@@ -113,15 +116,21 @@ def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
         spec = SynthSpec(n=80, seed=night["n"] * 3 + len(request.board), board=request.board,
                          images=False, created=datetime(2026, 11, 1, tzinfo=timezone.utc)
                          + timedelta(days=night["n"]))
-        return write_run(request.out_dir, spec)
+        return finish(write_run(request.out_dir, spec))
 
-    for n in range(3):
+    for n in range(nights):
         night["n"] = n
-        res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == 2))
+        res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == nights - 1))
+    return res, sorted((tmp_path / "hist" / "runs").glob("2026*"))
+
+
+def test_nightly_and_comparison_pages_render(tmp_path: Path) -> None:
+    from harness.report.compare import write_comparison
+
+    res, runs = _nightly_history(tmp_path, 3)
     check_page(res.html_path, tmp_path, min_plots=6, shot_name="nightly.png")
     links = re.findall(r'href="([^"]+)"', res.html_path.read_text())
     assert len(links) == 2 and all((res.html_path.parent / h).is_file() for h in links)
-    runs = sorted((tmp_path / "hist" / "runs").glob("2026*"))
     cmp = write_comparison(runs[-4:], tmp_path / "compare.html")
     check_page(cmp, tmp_path, min_plots=3, shot_name="compare.png")
 
@@ -178,24 +187,9 @@ def test_run_report_fits_the_window(tmp_path: Path) -> None:
 @needs_playwright
 def test_nightly_and_comparison_pages_fit_the_window(tmp_path: Path) -> None:
     from harness.report.compare import write_comparison
-    from harness.report.nightly import run_nightly
 
-    matrix = tmp_path / "m.toml"
-    matrix.write_text('[matrix]\nmodels = ["default"]\nboards = ["nano33", "esp32cam"]\n'
-                      'backends = ["sim"]\n')
-    night = {"n": 0}
-
-    def runner(request: Any) -> Path:
-        spec = SynthSpec(n=80, seed=night["n"] * 3 + len(request.board), board=request.board,
-                         images=False, created=datetime(2026, 11, 1, tzinfo=timezone.utc)
-                         + timedelta(days=night["n"]))
-        return _with_cost_model_label(write_run(request.out_dir, spec))
-
-    for n in range(2):
-        night["n"] = n
-        res = run_nightly(matrix, tmp_path / "hist", runner=runner, write_reports=(n == 1))
+    res, runs = _nightly_history(tmp_path, 2, finish=_with_cost_model_label)
     assert_fits(res.html_path)
-    runs = sorted((tmp_path / "hist" / "runs").glob("2026*"))
     assert_fits(write_comparison(runs, tmp_path / "compare.html"))
 
 
